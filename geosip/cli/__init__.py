@@ -1,0 +1,1 @@
+"""Command-line entry points: `geosip` (main.py) and `geosipctl` (ctl.py)."""
