@@ -58,11 +58,14 @@ setup(
         "ujson>=5.9,<7",
         "pysnmp>=7.1,<8",
         "slixmpp>=1.8,<2",
+        "dnspython>=2.4,<3",
+        "wsproto>=1.2,<2",
     ],
     extras_require={
         "test": [
             "pytest>=8,<10",
             "hypothesis>=6.100,<7",
+            "trustme>=1.1,<2",
         ],
     },
     entry_points={

@@ -49,6 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder for the server's data, created if missing (default: {DEFAULT_DATA_DIR})",
     )
     run.add_argument(
+        "--router", default="relay", metavar="NAME",
+        help="routing logic until the Lua engine exists: relay (stateful t_relay to the "
+        "Request-URI, default), forward (stateless), or module:attribute of a Python router",
+    )
+    run.add_argument(
+        "--alias", action="append", default=[], metavar="HOST[:PORT]",
+        help="another name this server answers to (is_myself), repeatable",
+    )
+    run.add_argument("--fr-timer", type=float, default=30.0, metavar="SECONDS",
+                     help="wait for any reply to a forwarded request (default 30)")
+    run.add_argument("--fr-inv-timer", type=float, default=120.0, metavar="SECONDS",
+                     help="wait for a final reply after a provisional one (default 120)")
+    run.add_argument("--tls-cert", metavar="PEM", help="certificate for tls/wss listeners")
+    run.add_argument("--tls-key", metavar="PEM", help="private key for tls/wss listeners")
+    run.add_argument("--tls-ca", metavar="PEM",
+                     help="CA bundle to verify TLS peers (default: the system store)")
+    run.add_argument("--no-tls-verify", action="store_true",
+                     help="do not verify certificates of TLS servers we connect to")
+    run.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"],
         help="logging threshold (default: info; debug logs every dropped message)",
     )
@@ -62,10 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gevent import monkey
 
         monkey.patch_all()
-        from geosip.cli.run import run
+        from geosip.cli.run import RunOptions, run
 
         listens = args.listen or [parse_listen(s) for s in DEFAULT_LISTEN]
-        return run(args.config, listens, args.data_dir, args.log_level)
+        return run(RunOptions(
+            config=args.config, listens=listens, data_dir=args.data_dir,
+            log_level=args.log_level, router=args.router, aliases=args.alias,
+            fr_timer=args.fr_timer, fr_inv_timer=args.fr_inv_timer,
+            tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
+            tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

@@ -1,9 +1,10 @@
-"""`geosip run` at this stage: check the config, open the sockets, count and drop.
+"""`geosip run`: build the server from the command line and serve until a signal.
 
-Routing is not built yet (README, Status), so what arrives is counted, logged at debug
-and dropped. Imported only after gevent's monkey-patching (main.py). Exit codes: 0 on
-SIGTERM/SIGINT, 1 when a socket or the data dir cannot be had, 2 for a bad config path
-or a transport that is not built yet.
+The core (geosip.core) routes with the router named by --router (the Lua engine of a
+later issue will be the default); the transport layer listens where -l says.
+Exit codes: 0 on SIGTERM/SIGINT, 1 when a socket or the data dir cannot be had, 2 for
+a bad config path, router or TLS setting. Imported only after gevent's
+monkey-patching (main.py).
 """
 
 from __future__ import annotations
@@ -12,18 +13,39 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
-from gevent.baseserver import BaseServer
 from gevent.event import Event
 
 from geosip.cli.listen import Listen
-from geosip.transport.listen import open_listener
+from geosip.core.core import Core
+from geosip.core.router import load_router
+from geosip.core.routing import Myself
+from geosip.tm.manager import TmConfig
+from geosip.transport.config import TransportConfig
+from geosip.transport.layer import TransportLayer
 
 log = logging.getLogger("geosip")
 
-BUILT = ("udp", "tcp")
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What `geosip run` was asked for (main.py fills it from argparse)."""
+
+    config: str | None
+    listens: Sequence[Listen]
+    data_dir: str
+    log_level: str = "info"
+    router: str = "relay"
+    aliases: Sequence[str] = field(default_factory=tuple)
+    fr_timer: float = 30.0
+    fr_inv_timer: float = 120.0
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
+    tls_ca_file: str | None = None
+    tls_verify: bool = True
 
 
 def _fail(message: str, code: int) -> int:
@@ -32,34 +54,32 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(config: str | None, listens: Sequence[Listen], data_dir: str, log_level: str) -> int:
+def run(options: RunOptions) -> int:
     logging.basicConfig(
-        level=log_level.upper(),
+        level=options.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if config is not None:
+    if options.config is not None:
         try:
-            open(config, "rb").close()
+            open(options.config, "rb").close()
         except OSError as e:
-            return _fail(f"cannot read config {config}: {e.strerror or e}", 2)
-
-    for listen in listens:
-        if listen.proto not in BUILT:
-            return _fail(f"cannot listen on {listen}: tls/ws/wss transports are not built yet", 2)
-
+            return _fail(f"cannot read config {options.config}: {e.strerror or e}", 2)
     try:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        Path(options.data_dir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        return _fail(f"cannot create data dir {data_dir}: {e.strerror or e}", 1)
+        return _fail(f"cannot create data dir {options.data_dir}: {e.strerror or e}", 1)
+    try:
+        router = load_router(options.router)
+        transport_config = TransportConfig(
+            tls_certificate=options.tls_certificate, tls_private_key=options.tls_private_key,
+            tls_ca_file=options.tls_ca_file, tls_verify_server=options.tls_verify)
+    except ValueError as e:
+        return _fail(str(e), 2)
 
-    received = 0
-
-    def on_data(proto: str, peer: tuple[str, int], data: bytes) -> None:
-        nonlocal received
-        received += 1
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("dropped %d bytes from %s", len(data), Listen(proto, peer[0], peer[1]))
+    core = Core(router, Myself(aliases={a.lower() for a in options.aliases}))
+    core.tm.configure(TmConfig(fr_timer=options.fr_timer, fr_inv_timer=options.fr_inv_timer))
+    transport = TransportLayer(core.on_message, transport_config)
 
     # Handlers first: a signal during start-up then stops cleanly instead of killing.
     stop = Event()
@@ -70,24 +90,27 @@ def run(config: str | None, listens: Sequence[Listen], data_dir: str, log_level:
         stop.set()
 
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
-    servers: list[BaseServer] = []
     try:
-        for listen in listens:
+        for listen in options.listens:
             try:
-                servers.append(open_listener(listen.proto, listen.host, listen.port, on_data))
+                transport.listen(listen.proto, listen.host, listen.port)
+            except ValueError as e:
+                return _fail(f"cannot listen on {listen}: {e}", 2)
             except OSError as e:
                 return _fail(f"cannot listen on {listen}: {e.strerror or e}", 1)
-            log.info("listening on %s", listen)
-
-        if config is not None:
-            log.warning("config %s is checked but not loaded: the Lua engine is not built yet", config)
-        log.warning("routing is not built yet: received messages are counted and dropped")
-
+        core.myself.listeners = transport.listeners
+        core.transport = transport
+        core.tm.start()
+        transport.start()
+        if options.config is not None:
+            log.warning("config %s is checked but not loaded: the Lua engine is not built "
+                        "yet; routing with the %r router", options.config, options.router)
+        log.info("geosip ready: router %s", options.router)
         stop.wait()
-        log.info("stopping on %s: %d messages received and dropped", stopped_by[0], received)
+        log.info("stopping on %s", stopped_by[0])
         return 0
     finally:
-        for server in servers:
-            server.stop()
+        transport.stop()
+        core.tm.stop()
         for handler in handlers:
             handler.cancel()

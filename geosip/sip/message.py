@@ -352,6 +352,19 @@ class Message(ABC):
         elif not body:
             self.remove_header("content-type")
 
+    def copy(self) -> "Message":
+        """An independent copy (a proxy makes one per branch): fields are immutable,
+        so only the lists and caches are duplicated."""
+        other = type(self).__new__(type(self))
+        for cls in type(self).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(self, slot):
+                    setattr(other, slot, getattr(self, slot))
+        other.fields = list(self.fields)
+        other._index = {key: list(same) for key, same in self._index.items()}
+        other._cache = dict(self._cache)
+        return other
+
     # ---- writing -----------------------------------------------------------------------
 
     @abstractmethod

@@ -1,110 +1,58 @@
-"""`geosip run` as a real process on loopback ports (README, Status: count and drop)."""
+"""`geosip run` as a real process on loopback ports: start, answer, stop, refuse."""
 
 from __future__ import annotations
 
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-START_TIMEOUT = 20.0  # seconds; gevent's import and monkey-patching take about one
+from .conftest import BIN, START_TIMEOUT, Server, geosip_command
 
 
-def geosip_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "geosip.cli.main", *args]
-
-
-class Server:
-    """A running `geosip run`, its stderr read line by line by a thread."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
-            geosip_command("run", *args), cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> str:
-        """The first line, seen before or within `timeout`, that contains `text`."""
-        for line in self.lines:  # greenlets log in no fixed order: look back too
-            if text in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no {text!r} from geosip; it said:\n" + "\n".join(self.lines))
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(signum)
-        return self.proc.wait(timeout=START_TIMEOUT)
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    servers: list[Server] = []
-
-    def start(*args: str) -> Server:
-        servers.append(Server(list(args), tmp_path))
-        return servers[-1]
-
-    yield start
-    for server in servers:  # a failed test must not leave a server behind
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait()
+def options(host: str, port: int, transport: str) -> bytes:
+    """A keep-alive OPTIONS to the server itself, as phones and sipp send."""
+    hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return (f"OPTIONS sip:{hostport} SIP/2.0\r\n"
+            f"Via: SIP/2.0/{transport} {hostport};branch=z9hG4bK-test-1;rport\r\n"
+            f"From: <sip:probe@{hostport}>;tag=t1\r\nTo: <sip:{hostport}>\r\n"
+            f"Call-ID: run-test-{transport}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_listens_counts_and_stops(
+def test_answers_and_stops(
     start: Callable[..., Server], free_port: Callable[..., int], tmp_path: Path, signum: int
 ) -> None:
     udp_port, tcp_port = free_port(), free_port()
     data_dir = tmp_path / "data"
     server = start(
         "-l", f"udp:127.0.0.1:{udp_port}", "-l", f"tcp:127.0.0.1:{tcp_port}",
-        "--data-dir", str(data_dir), "--log-level", "debug",
+        "--data-dir", str(data_dir),
     )
     server.wait_for(f"listening on udp:127.0.0.1:{udp_port}")
     server.wait_for(f"listening on tcp:127.0.0.1:{tcp_port}")
-    server.wait_for("routing is not built yet: received messages are counted and dropped")
+    server.wait_for("geosip ready")
     assert data_dir.is_dir()
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", ("127.0.0.1", udp_port))
+        udp.settimeout(5)
+        udp.sendto(options("127.0.0.1", udp_port, "UDP"), ("127.0.0.1", udp_port))
+        answer = udp.recv(65535)
+        source_port = udp.getsockname()[1]
+    assert answer.startswith(b"SIP/2.0 200 Keepalive\r\n")
+    # RFC 3581 §4: with rport asked for, rport and received are both filled in
+    assert b";rport=%d;received=127.0.0.1\r\n" % source_port in answer
     with socket.create_connection(("127.0.0.1", tcp_port), timeout=5) as tcp:
-        tcp.sendall(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
-        tcp.shutdown(socket.SHUT_WR)
-        assert tcp.recv(1) == b""  # the server drops and closes at our EOF: nothing answered
-
-    server.wait_for("dropped 25 bytes from udp:127.0.0.1:")
-    server.wait_for("dropped 25 bytes from tcp:127.0.0.1:")
+        tcp.sendall(options("127.0.0.1", tcp_port, "TCP"))
+        answer = tcp.recv(65535)
+    assert answer.startswith(b"SIP/2.0 200 Keepalive\r\n")
     assert server.stop(signum) == 0
-    line = server.wait_for(f"stopping on {signal.Signals(signum).name}")
-    assert "2 messages received and dropped" in line
+    server.wait_for(f"stopping on {signal.Signals(signum).name}")
 
 
 def test_ipv6_and_default_data_dir(
@@ -113,11 +61,13 @@ def test_ipv6_and_default_data_dir(
     if not socket.has_ipv6:
         pytest.fail("this Python has no IPv6; the loopback ::1 is needed")
     port = free_port("::1")
-    server = start("-l", f"udp:[::1]:{port}", "--log-level", "debug")
+    server = start("-l", f"udp:[::1]:{port}")
     server.wait_for(f"listening on udp:[::1]:{port}")
+    server.wait_for("geosip ready")
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as udp:
-        udp.sendto(b"x" * 7, ("::1", port))
-    server.wait_for("dropped 7 bytes from udp:[::1]:")
+        udp.settimeout(5)
+        udp.sendto(options("::1", port, "UDP"), ("::1", port))
+        assert udp.recv(65535).startswith(b"SIP/2.0 200 Keepalive\r\n")
     assert server.stop() == 0
     assert (tmp_path / "geosip-data").is_dir()
 
@@ -161,11 +111,12 @@ def test_second_socket_in_use_closes_the_first(free_port: Callable[..., int], tm
         (["-c", "missing.lua"], "geosip: cannot read config missing.lua: No such file or directory"),
         (["-c", "."], "geosip: cannot read config .: Is a directory"),
         (["-l", "tls:127.0.0.1:5061"],
-         "geosip: cannot listen on tls:127.0.0.1:5061: tls/ws/wss transports are not built yet"),
-        (["-l", "wss:[::1]:443"],
-         "geosip: cannot listen on wss:[::1]:443: tls/ws/wss transports are not built yet"),
+         "geosip: cannot listen on tls:127.0.0.1:5061: tls and wss listeners need "
+         "tls_certificate and tls_private_key in the configuration"),
+        (["--router", "nosuch"],
+         "geosip: unknown router 'nosuch': use relay, forward or module:attribute"),
     ],
-    ids=["missing-config", "config-is-dir", "tls", "wss"],
+    ids=["missing-config", "config-is-dir", "tls-without-cert", "bad-router"],
 )
 def test_refused_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     done = subprocess.run(
@@ -173,7 +124,6 @@ def test_refused_with_one_line(tmp_path: Path, args: list[str], message: str) ->
         timeout=START_TIMEOUT,
     )
     assert (done.returncode, done.stderr, done.stdout) == (2, message + "\n", "")
-    assert not (tmp_path / "geosip-data").exists()  # refused before touching anything
 
 
 def test_bad_listen_spec_is_a_usage_error(tmp_path: Path) -> None:

@@ -1,0 +1,130 @@
+"""What a route acts on: the request, where it came from, and the routing state a
+Kamailio script keeps ($du, appended branches, record-route, the transaction and
+the handlers armed on it). Routers (router.py, and the Lua engine later) call these
+methods; each mirrors a Kamailio function and returns what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from geosip.sip import Request, Response, parse_uri
+
+from .routing import loose_route
+from .via import force_rport
+
+if TYPE_CHECKING:
+    from geosip.tm.cell import Cell
+    from geosip.transport.base import Inbound
+
+    from .core import Core
+
+log = logging.getLogger("geosip.core")
+
+FailureHandler = Callable[["RequestContext", Response], None]
+ReplyHandler = Callable[["RequestContext", Response], bool]
+
+
+class RequestContext:
+    __slots__ = ("core", "msg", "inbound", "cell", "dst_uri", "branches",
+                 "record_route_wanted", "failure_handler", "reply_handler", "replied")
+
+    def __init__(self, core: "Core", msg: Request, inbound: "Inbound") -> None:
+        self.core = core
+        self.msg = msg
+        self.inbound = inbound
+        self.cell: Cell | None = None
+        self.dst_uri: str | None = None          # $du: where to send instead of the R-URI
+        self.branches: list[tuple[str, str | None]] = []  # append_branch: (uri, dst_uri)
+        self.record_route_wanted = False
+        self.failure_handler: FailureHandler | None = None  # t_on_failure
+        self.reply_handler: ReplyHandler | None = None      # t_on_reply
+        self.replied = False
+
+    # ---- answering -------------------------------------------------------------------
+
+    def reply(self, status: int, reason: str | None = None,
+              headers: list[tuple[str, str]] | None = None) -> bool:
+        """sl_send_reply / t_reply: statefully when the request has a transaction."""
+        self.replied = True
+        if self.cell is not None:
+            return self.cell.reply(status, reason, headers)
+        return self.core.reply_stateless(self.msg, self.inbound, status, reason, headers)
+
+    # ---- forwarding ------------------------------------------------------------------
+
+    def relay(self) -> bool:
+        """t_relay(): forward statefully. False when nothing could be sent."""
+        return self.core.tm.relay(self)
+
+    def forward(self) -> bool:
+        """forward(): forward statelessly (RFC 3261 §16.11)."""
+        return self.core.forward(self)
+
+    def targets(self) -> list[tuple[str, str | None]]:
+        """The branches a relay creates: the Request-URI (with $du) and the appended ones."""
+        return [(self.msg.uri_text, self.dst_uri), *self.branches]
+
+    def append_branch(self, uri: str, dst_uri: str | None = None) -> None:
+        self.branches.append((uri, dst_uri))
+
+    def clear_branches(self) -> None:
+        self.branches = []
+
+    # ---- routing helpers -------------------------------------------------------------
+
+    def record_route(self) -> None:
+        """record_route(): every branch sent from now on carries our Record-Route."""
+        self.record_route_wanted = True
+
+    def loose_route(self) -> bool:
+        """loose_route(): follow the Route set (RFC 3261 §16.4); True when it had one."""
+        return loose_route(self.msg, self.core.myself)
+
+    def process_maxfwd(self, limit: int = 70) -> bool:
+        """maxfwd's mf_process_maxfwd_header: add Max-Forwards when missing, else
+        decrement it; False when it is already 0 (the route answers 483)."""
+        value = self.msg.max_forwards
+        if value is None:
+            self.msg.add_header("Max-Forwards", str(limit))
+            return True
+        if value == 0:
+            return False
+        self.msg.set_header("Max-Forwards", str(value - 1))
+        return True
+
+    def force_rport(self) -> None:
+        force_rport(self.msg)
+        self.core.stamp_source(self.msg, self.inbound)
+
+    def is_myself(self, uri_text: str | None = None) -> bool:
+        uri = self.msg.uri if uri_text is None else parse_uri(uri_text)
+        return self.core.myself.is_myself(uri)
+
+    # ---- transaction handlers --------------------------------------------------------
+
+    def has_failure_handler(self) -> bool:
+        return self.failure_handler is not None
+
+    def run_failure(self, best: Response) -> None:
+        """Run the armed failure handler once (Kamailio disarms it; the handler may arm
+        it again for the next failover)."""
+        handler, self.failure_handler = self.failure_handler, None
+        if handler is None:
+            return
+        try:
+            handler(self, best)
+        except Exception:
+            log.exception("failure handler of %s failed", self.msg)
+
+    def run_reply_handler(self, response: Response) -> bool:
+        """Run the armed reply handler; False means drop this response."""
+        handler = self.reply_handler
+        if handler is None:
+            return True
+        try:
+            return handler(self, response) is not False
+        except Exception:
+            log.exception("reply handler of %s failed", self.msg)
+            return True

@@ -1,0 +1,262 @@
+"""The pipeline: receive -> parse -> match -> route -> send (DESIGN.md, core/).
+
+Contract. The transport layer calls `on_message` inline in its reader greenlet; it
+never blocks here. Bad bytes are answered with the ParseError's status when a
+response can be addressed (a request with From, To, Call-ID and CSeq), else dropped;
+both are counted (core:bad_msg_hdr). A request that matches a transaction goes to it
+(retransmission, non-2xx ACK, CANCEL); a new request gets a greenlet of its own that
+runs the router and then, if the route created a transaction, serves it. A response
+goes to the branch it answers, or, with no transaction, is forwarded statelessly to
+the next Via when the top Via is ours (RFC 3261 §16.7 step 9, §16.11), else dropped.
+Nothing a peer sends raises out of here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from typing import Protocol
+
+import gevent
+
+from geosip.sip import Message, ParseError, Request, Response, parse
+from geosip.sip.txn.keys import cancelled_invite_key, client_key, server_key
+from geosip.tm.manager import Tm, TmConfig
+from geosip.transport.base import Endpoint, Inbound, Listener, SendError
+
+from .context import RequestContext
+from .resolve import ResolveError, resolve
+from .router import Router
+from .routing import Myself, add_record_route, next_hop
+from .stats import Stats
+from .via import our_via, response_destination, stamp_received, stateless_branch, via_proto
+
+log = logging.getLogger("geosip.core")
+
+# Headers a stateless error reply needs from a request that failed to parse.
+_ADDRESSING = ("from", "to", "call-id", "cseq")
+
+
+class Core:
+    def __init__(self, router: Router, myself: Myself, stats: Stats | None = None) -> None:
+        self.router = router
+        self.myself = myself
+        self.stats = stats or Stats()
+        self.transport: Sender = _NoTransport()  # the runner sets the real one
+        self.tm = Tm(self, TmConfig())
+
+    # ---- receiving -------------------------------------------------------------------
+
+    def on_message(self, inbound: Inbound) -> None:
+        """Entry point from the transports (inline: must not block)."""
+        try:
+            msg = parse(inbound.data)
+        except ParseError as exc:
+            self._bad_message(exc, inbound)
+            return
+        try:
+            if isinstance(msg, Request):
+                self._on_request(msg, inbound)
+            elif isinstance(msg, Response):
+                self._on_response(msg, inbound)
+        except ParseError as exc:  # a header read on the way was malformed
+            if isinstance(msg, Request) and msg.method != "ACK":
+                self._bad_message(exc, inbound)
+            else:
+                self.stats.inc("core:bad_msg_hdr")
+        except Exception:
+            log.exception("unexpected error on %s from %s", msg, inbound.source)
+
+    def _on_request(self, msg: Request, inbound: Inbound) -> None:
+        stats = self.stats
+        stats.inc("core:rcv_requests")
+        stats.inc(f"core:rcv_requests_{msg.method.lower()}")
+        stamp_received(msg, inbound.source)
+        servers = self.tm.servers
+        method = msg.method
+        if method == "ACK":
+            cell = servers.get(server_key(msg))
+            if cell is not None:  # ACK for a non-2xx: absorbed hop by hop (§17.2.1)
+                cell.post(("request", msg, True))
+                return
+        elif method == "CANCEL":
+            cell = servers.get(cancelled_invite_key(msg))
+            if cell is not None:  # §16.10: 200 to the CANCEL, then cancel the branches
+                self.reply_stateless(msg, inbound, 200, None, None)
+                cell.post(("cancel",))
+                return
+        else:
+            cell = servers.get(server_key(msg))
+            if cell is not None:  # a retransmission
+                cell.post(("request", msg, False))
+                return
+        gevent.spawn(self._route, msg, inbound)
+
+    def _route(self, msg: Request, inbound: Inbound) -> None:
+        """The greenlet of a new request: run the router, then serve the transaction."""
+        ctx = RequestContext(self, msg, inbound)
+        try:
+            self.router.request(ctx)
+        except ParseError as exc:
+            log.info("bad %s from %s: %s", msg.method, inbound.source, exc.reason)
+            if not ctx.replied and msg.method != "ACK":
+                ctx.reply(exc.status, None)
+        except Exception:
+            log.exception("route failed for %s from %s", msg, inbound.source)
+            if not ctx.replied and msg.method != "ACK":
+                ctx.reply(500, "Server Internal Error")
+        if ctx.cell is not None:
+            ctx.cell.serve()
+
+    def route_ack_for_2xx(self, ack: Request, inbound: Inbound) -> None:
+        """An ACK that matched an INVITE server transaction in "Accepted" (RFC 6026
+        §8.7: passed to the TU): a proxy routes it like any new request."""
+        gevent.spawn(self._route, ack, inbound)
+
+    def _on_response(self, msg: Response, inbound: Inbound) -> None:
+        stats = self.stats
+        stats.inc("core:rcv_replies")
+        stats.inc(f"core:rcv_replies_{msg.status // 100}xx")
+        branch = self.tm.clients.get(client_key(msg))
+        if branch is not None:
+            branch.cell.post(("response", branch, msg))
+            return
+        self._forward_response(msg)
+
+    def _bad_message(self, exc: ParseError, inbound: Inbound) -> None:
+        """Answer what can be answered (RFC 3261 §8.2, §16.3), drop the rest."""
+        self.stats.inc("core:bad_msg_hdr")
+        data = inbound.data
+        fields = exc.fields if isinstance(exc.fields, list) else []
+        keys = {f.key for f in fields}
+        is_request = not data.lstrip(b"\r\n").startswith(b"SIP/")
+        cseq = next((f.value for f in fields if f.key == "cseq"), "")
+        if not is_request or not all(k in keys for k in _ADDRESSING) or cseq.endswith("ACK"):
+            log.debug("dropped unparsable message from %s: %s", inbound.source, exc.reason)
+            self.stats.inc("core:drop_requests" if is_request else "core:drop_replies")
+            return
+        copied = [(f.name, f.value) for f in fields if f.key in ("via", *_ADDRESSING)]
+        response = Response(exc.status, None, copied)
+        response.add_header("Warning", f'399 geosip "{_warning_text(exc.reason)}"')
+        response.add_header("Content-Length", "0")
+        log.info("answered %d to a bad request from %s: %s", exc.status, inbound.source,
+                 exc.reason)
+        self._send(response, inbound.source, inbound.conn_id, inbound.listener)
+        self.stats.inc("core:err_requests")
+
+    # ---- sending ---------------------------------------------------------------------
+
+    def stamp_source(self, msg: Request, inbound: Inbound) -> None:
+        stamp_received(msg, inbound.source)
+
+    def reply_stateless(self, request: Request, inbound: Inbound, status: int,
+                        reason: str | None, headers: list[tuple[str, str]] | None) -> bool:
+        """sl_send_reply: answer without a transaction; the To tag is derived from the
+        request so a retransmission gets the same one."""
+        if request.method == "ACK":
+            return False
+        tag = hashlib.md5(str(server_key(request)).encode("utf-8", "surrogateescape"),
+                          usedforsecurity=False).hexdigest()[:16]
+        response = request.make_response(status, reason, to_tag=tag)
+        for name, value in headers or ():
+            response.add_header(name, value)
+        self.stats.inc(f"sl:{status // 100}xx_replies")
+        return self.send_response(response, inbound)
+
+    def send_response(self, response: Message, inbound: Inbound) -> bool:
+        """Send a response to a request that came in on `inbound` (RFC 3261 §18.2.2):
+        on its connection if reliable, else to received/rport of the top Via."""
+        if inbound.source.reliable:
+            dest = inbound.source
+        else:
+            dest = response_destination(response.top_via) or inbound.source
+        return self._send(response, dest, inbound.conn_id, inbound.listener)
+
+    def _send(self, msg: Message, dest: Endpoint, conn_id: int | None,
+              listener: Listener | None) -> bool:
+        try:
+            self.transport.send(msg.to_bytes(), dest, conn_id=conn_id, listener=listener)
+        except SendError as exc:
+            log.info("cannot send %s to %s: %s", msg, dest, exc)
+            return False
+        return True
+
+    def destination(self, request: Request,
+                    dst_uri: str | None) -> tuple[Endpoint, Listener] | None:
+        """Next hop of a request and the socket to send it from; None when there is no
+        route (unresolvable, or no listener for its transport)."""
+        try:
+            uri, _ = next_hop(request, dst_uri)
+            endpoints = resolve(uri)
+        except (ResolveError, ParseError) as exc:
+            log.info("no destination for %s: %s", request, exc)
+            return None
+        for endpoint in endpoints:
+            listener = self.transport.listener_for(endpoint.proto, endpoint.ipv6)
+            if listener is not None:
+                return endpoint, listener
+        log.info("no listener for %s (%s)", request, ", ".join(map(str, endpoints)))
+        return None
+
+    def record_route(self, request: Request, inbound: Listener, outbound: Listener) -> None:
+        add_record_route(request, inbound, outbound)
+
+    def forward(self, ctx: RequestContext) -> bool:
+        """forward(): stateless forwarding of the request (RFC 3261 §16.11)."""
+        request = ctx.msg
+        found = self.destination(request, ctx.dst_uri)
+        if found is None:
+            return False
+        dest, listener = found
+        out = request.copy()
+        assert isinstance(out, Request)
+        if ctx.record_route_wanted:
+            add_record_route(out, ctx.inbound.listener, listener)
+        out.prepend_value("Via", our_via(listener, stateless_branch(request)))
+        if not self._send(out, dest, None, listener):
+            return False
+        self.stats.inc("core:fwd_requests")
+        return True
+
+    def _forward_response(self, response: Response) -> None:
+        """A response without a transaction: ours to pass back if our Via is on top."""
+        via = response.top_via
+        if not self.myself.is_local(via.host, via.port, via_proto(via)):
+            self.stats.inc("core:drop_replies")
+            return
+        response.pop_value("Via")
+        if not response.has("via"):
+            self.stats.inc("core:drop_replies")  # it was for us (e.g. a keep-alive reply)
+            return
+        dest = response_destination(response.top_via)
+        if dest is None:
+            self.stats.inc("core:drop_replies")
+            return
+        listener = self.transport.listener_for(dest.proto, dest.ipv6)
+        if self._send(response, dest, None, listener):
+            self.stats.inc("core:fwd_replies")
+
+
+def _warning_text(reason: str) -> str:
+    return reason.replace("\\", "").replace('"', "'")[:120]
+
+
+class Sender(Protocol):
+    """The part of the transport layer the core uses (geosip.transport TransportLayer)."""
+
+    def send(self, data: bytes, dest: Endpoint, *, conn_id: int | None = None,
+             listener: Listener | None = None) -> None: ...
+
+    def listener_for(self, proto: str, ipv6: bool) -> Listener | None: ...
+
+
+class _NoTransport:
+    """Until the runner attaches the transports: every send fails cleanly."""
+
+    def send(self, data: bytes, dest: Endpoint, *, conn_id: int | None = None,
+             listener: Listener | None = None) -> None:
+        raise SendError("no transport attached")
+
+    def listener_for(self, proto: str, ipv6: bool) -> Listener | None:
+        return None

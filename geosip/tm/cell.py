@@ -1,0 +1,277 @@
+"""A stateful proxy transaction (Kamailio's "cell"): one server transaction, the
+client transactions of its branches, and the response context of RFC 3261 §16.7.
+
+Contract. The route that relays a request creates the cell in the request's greenlet;
+once the route returns, that greenlet serves the cell (`serve`): it takes the cell's
+events (responses, retransmissions, CANCEL, timers) from a queue, in order, so that
+routes armed on the transaction (failure route, reply route) run in it and no two
+events of a transaction ever interleave. When the final response has gone upstream
+nothing is left to decide, only to absorb and retransmit: the greenlet ends and the
+remaining events are handled inline by the reader or the scheduler ("passive").
+The cell leaves the tables when every state machine has terminated.
+
+Proxy rules carried out here (RFC 3261 §16.7, §16.10, §9.1; RFC 6026):
+- 100 is absorbed; other 1xx are forwarded; every 2xx is forwarded at once, and
+  afterwards the other branches are cancelled (§16.7 step 10).
+- A 6xx cancels the other branches; otherwise finals are collected until no branch is
+  pending, then the best one (select.py) is forwarded, after the failure handler had
+  its chance to start new branches (serial forking).
+- A branch that times out counts as a local 408, one whose transport fails as a 503.
+- fr_inv_timer: a branch that sent a provisional but no final within it is cancelled
+  and counts as 408 (Kamailio's fr_inv_timer, RFC 3261 §16.8 timer C).
+- CANCEL: answered 200 by the core; here every pending branch is cancelled, with a
+  CANCEL only once it has answered provisionally (§9.1); the caller gets 487.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from gevent.queue import SimpleQueue
+
+from geosip.core.via import is_our_branch
+from geosip.sip import Request, Response
+from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, ServerInvite,
+                            ServerNonInvite, StartTimer, Terminated, TimedOut, ToTU,
+                            TransportFailed)
+from geosip.sip.txn.actions import Action
+
+from .branch import Branch
+from .select import best_response, final_status
+
+if TYPE_CHECKING:
+    from geosip.core.context import RequestContext
+
+    from .manager import Tm
+
+log = logging.getLogger("geosip.tm")
+
+_STOP = object()
+
+
+class Cell:
+    __slots__ = ("tm", "ctx", "request", "key", "server", "branches", "queue", "active",
+                 "final_sent", "cancelled", "to_tag", "failed_over", "_done")
+
+    def __init__(self, tm: "Tm", ctx: "RequestContext", key: tuple[str, ...]) -> None:
+        self.tm = tm
+        self.ctx = ctx
+        self.request: Request = ctx.msg
+        self.key = key
+        machine_cls = ServerInvite if self.request.method == "INVITE" else ServerNonInvite
+        reliable = ctx.inbound.source.reliable
+        if machine_cls is ServerInvite:
+            self.server: ServerInvite[Any] | ServerNonInvite[Any] = ServerInvite(
+                self.request, config=tm.timers, reliable=reliable,
+                trying_factory=lambda req: req.make_response(100))
+        else:
+            self.server = ServerNonInvite(self.request, config=tm.timers, reliable=reliable)
+        self.branches: list[Branch] = []
+        self.queue: SimpleQueue[Any] = SimpleQueue()
+        self.active = True        # served by its greenlet (False: passive, inline)
+        self.final_sent = False
+        self.cancelled = False
+        self.to_tag = tm.local_tag(key)
+        self.failed_over = False
+        self._done = False
+
+    # ---- life ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register and (for INVITE) send 100 Trying."""
+        self.tm.add_cell(self)
+        if isinstance(self.server, ServerInvite):
+            self._server_actions(self.server.start(time.monotonic()))
+
+    def serve(self) -> None:
+        """Run the cell's event loop in the calling greenlet until the final response
+        has been sent; then the cell goes passive."""
+        queue = self.queue
+        self.settle()
+        while not self.final_sent and not self._done:
+            event = queue.get()
+            if event is _STOP:
+                break
+            self._handle(event)
+        self.active = False
+        while not queue.empty():  # whatever arrived meanwhile
+            event = queue.get()
+            if event is not _STOP:
+                self._handle(event)
+        self._check_done()
+
+    def post(self, event: tuple[Any, ...]) -> None:
+        """Deliver an event: to the cell's greenlet while active, else handle it now."""
+        if self.active:
+            self.queue.put(event)
+        else:
+            self._handle(event)
+
+    def on_timers(self, now: float) -> None:
+        """Called by the scheduler: fire the due timers of every machine."""
+        self.post(("timers",))
+
+    def _handle(self, event: tuple[Any, ...]) -> None:
+        kind = event[0]
+        try:
+            if kind == "response":
+                event[1].on_response(event[2])
+            elif kind == "timers":
+                self._fire_timers(time.monotonic())
+            elif kind == "request":
+                self._server_actions(self._server_request(event[1], event[2]))
+            elif kind == "cancel":
+                self.cancel_branches(reason_cancel=True)
+        except Exception:
+            log.exception("transaction %s: event %s failed", self.key[0], kind)
+
+    def _server_request(self, request: Request, is_ack: bool) -> list[Action[Any]]:
+        now = time.monotonic()
+        if isinstance(self.server, ServerInvite):
+            return self.server.on_request(request, is_ack, now)
+        return self.server.on_request(request, now)
+
+    def _fire_timers(self, now: float) -> None:
+        for timer, deadline in list(self.server.timers.items()):
+            if deadline <= now:
+                self._server_actions(self.server.on_timer(timer, now))
+        for branch in list(self.branches):
+            branch.fire_timers(now)
+        self._check_done()
+
+    def wake_at(self, deadline: float) -> None:
+        self.tm.scheduler.wake_at(deadline, self)
+
+    # ---- the server side -------------------------------------------------------------
+
+    def reply(self, status: int, reason: str | None = None,
+              headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+              content_type: str | None = None) -> bool:
+        """t_reply: answer the request from this transaction. False when a final
+        response has been sent already (RFC 3261 §16.7: only one final per request)."""
+        if self.final_sent:
+            return False
+        response = self.request.make_response(status, reason, to_tag=self.to_tag)
+        for name, value in headers or ():
+            response.add_header(name, value)
+        if body or content_type:
+            response.set_body(body, content_type)
+        self.send_upstream(response, status)
+        return True
+
+    def send_upstream(self, response: Response, status: int) -> None:
+        """Send through the server transaction: provisionals, one final, and 2xx
+        repeats (forks and retransmissions, RFC 6026 "Accepted")."""
+        if status >= 200:
+            if self.final_sent and status >= 300:
+                return
+            self.final_sent = True
+        actions = self.server.send_response(response, status, time.monotonic())
+        self._server_actions(actions)
+        if status >= 200:
+            self.tm.stats.final_reply(status)
+
+    def _server_actions(self, actions: list[Action[Any]]) -> None:
+        now = time.monotonic()
+        for action in actions:
+            if isinstance(action, Send):
+                if not self.tm.send_response(action.message, self.ctx.inbound):
+                    self._server_actions(self.server.on_transport_error(now))
+            elif isinstance(action, StartTimer):
+                self.wake_at(now + action.delay)
+            elif isinstance(action, ToTU):
+                self.tm.core.route_ack_for_2xx(action.message, self.ctx.inbound)
+            elif isinstance(action, (TimedOut, TransportFailed)):
+                log.info("transaction %s: %s on the server side", self.key[0],
+                         type(action).__name__)
+            elif isinstance(action, Terminated):
+                self._check_done()
+            elif not isinstance(action, CancelTimer):
+                raise AssertionError(f"unknown action {action!r}")
+
+    # ---- branches --------------------------------------------------------------------
+
+    def add_branch(self, request: Request) -> Branch:
+        branch = Branch(self, len(self.branches), request)
+        self.branches.append(branch)
+        return branch
+
+    def branch_final(self, branch: Branch, response: Response) -> None:
+        """A branch completed with `response` (real, or a local 408/503)."""
+        status = response.status
+        if 200 <= status < 300:
+            self.forward_upstream(response)
+            self.cancel_branches()
+            return
+        if self.final_sent:
+            return
+        if status >= 600:
+            self.cancel_branches()
+        if any(b.pending for b in self.branches):
+            return
+        finals = [b.final for b in self.branches if b.final is not None]
+        best = best_response(finals)
+        if self.cancelled:
+            self.reply(487)
+            return
+        if self.ctx.has_failure_handler() and not self.failed_over:
+            before = len(self.branches)
+            self.ctx.run_failure(best)
+            if self.final_sent or any(b.pending for b in self.branches[before:]):
+                return
+        self.forward_upstream(best, final_status(best))
+
+    def settle(self) -> None:
+        """After a route: with no branch pending and no final sent, answer now: the
+        best branch response, or 500 when the route created the transaction but
+        neither relayed nor replied."""
+        if self.final_sent or any(b.pending for b in self.branches):
+            return
+        finals = [b.final for b in self.branches if b.final is not None]
+        if not finals:
+            log.warning("transaction %s: route ended without relay or reply", self.key[0])
+            self.reply(500, "No Route")
+            return
+        best = best_response(finals)
+        self.forward_upstream(best, final_status(best))
+
+    def forward_upstream(self, response: Response, status: int | None = None) -> None:
+        """Send a branch's response upstream: our Via popped (RFC 3261 §16.7 step 9)."""
+        if not self.ctx.run_reply_handler(response):
+            return
+        upstream = response.copy()
+        assert isinstance(upstream, Response)
+        if is_our_branch(upstream.top_via.branch):  # local responses carry none of ours
+            upstream.pop_value("Via")
+        if status is not None and status != upstream.status:
+            upstream.set_status(status)
+        self.send_upstream(upstream, upstream.status)
+
+    def cancel_branches(self, reason_cancel: bool = False) -> None:
+        """Cancel every pending INVITE branch (§16.10, §16.7 step 10)."""
+        if reason_cancel:
+            self.cancelled = True
+        for branch in self.branches:
+            if branch.pending:
+                branch.cancel()
+
+    # ---- end -------------------------------------------------------------------------
+
+    def _check_done(self) -> None:
+        if self._done or not self.server.terminated:
+            return
+        if any(not b.terminated for b in self.branches):
+            return
+        self._done = True
+        self.tm.remove_cell(self)
+        if self.active:
+            self.queue.put(_STOP)
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+__all__ = ["Cell", "ClientInvite", "ClientNonInvite"]
