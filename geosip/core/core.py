@@ -30,7 +30,8 @@ from .resolve import ResolveError, resolve
 from .router import Router
 from .routing import Myself, add_record_route, next_hop
 from .stats import Stats
-from .via import our_via, response_destination, stamp_received, stateless_branch, via_proto
+from .via import (our_via, reply_destination, response_destination, stamp_received,
+                  stateless_branch, via_proto)
 
 log = logging.getLogger("geosip.core")
 
@@ -164,13 +165,12 @@ class Core:
         self.stats.inc(f"sl:{status // 100}xx_replies")
         return self.send_response(response, inbound)
 
-    def send_response(self, response: Message, inbound: Inbound) -> bool:
-        """Send a response to a request that came in on `inbound` (RFC 3261 §18.2.2):
-        on its connection if reliable, else to received/rport of the top Via."""
-        if inbound.source.reliable:
-            dest = inbound.source
-        else:
-            dest = response_destination(response.top_via) or inbound.source
+    def send_response(self, response: Message, inbound: Inbound,
+                      dest: Endpoint | None = None) -> bool:
+        """Send a response to a request that came in on `inbound`, to `dest` when the
+        caller knows it (see reply_destination), else as reply_destination says."""
+        if dest is None:
+            dest = reply_destination(response.top_via, inbound)
         return self._send(response, dest, inbound.conn_id, inbound.listener)
 
     def _send(self, msg: Message, dest: Endpoint, conn_id: int | None,

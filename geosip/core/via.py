@@ -11,7 +11,7 @@ import os
 
 from geosip.sip import Message, Request
 from geosip.sip.via import MAGIC_COOKIE, Via
-from geosip.transport.base import Endpoint, Listener, normalize_host
+from geosip.transport.base import Endpoint, Inbound, Listener, normalize_host
 
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "ws": 80, "tls": 5061, "wss": 443}
 _VIA_PROTO = {"UDP": "udp", "TCP": "tcp", "TLS": "tls", "WS": "ws", "WSS": "wss",
@@ -110,3 +110,11 @@ def response_destination(via: Via) -> Endpoint | None:
 
 def _is_ip(host: str) -> bool:
     return ":" in host or host.replace(".", "").isdigit()
+
+
+def reply_destination(via: Via, inbound: Inbound) -> Endpoint:
+    """Where responses to a request go (RFC 3261 §18.2.2, RFC 3581): back on its
+    connection when reliable, else to received/rport of its top Via, else its source."""
+    if inbound.source.reliable:
+        return inbound.source
+    return response_destination(via) or inbound.source

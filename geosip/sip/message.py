@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from .address import Address, parse_address
 from .errors import LocalProtocolError, ParseError
-from .grammar import LIST_HEADERS, header_key, split_commas
+from .grammar import LIST_HEADERS, canonical_name, header_key, split_commas
 from .headers import (CSeq, Field, parse_cseq, parse_date, parse_expires, parse_tokens,
                       parse_uint)
 from .uri import Uri, parse_uri
@@ -51,6 +51,21 @@ REASONS = {
 
 # Headers a response copies from its request (RFC 3261 §8.2.6.2).
 _COPIED_TO_RESPONSE = frozenset(("via", "from", "to", "call-id", "cseq"))
+
+
+def parsed_header(key: str) -> Callable[[Callable[[Any], T]], T]:
+    """A read-only property computed once per message and kept in its `_cache` under
+    `key` (mutations drop the entries they make stale)."""
+    def decorate(build: Callable[[Any], T]) -> T:
+        def get(self: Any) -> T:
+            cache = self._cache
+            if key in cache:
+                return cache[key]  # type: ignore[no-any-return]
+            value = cache[key] = build(self)
+            return value
+        get.__doc__ = build.__doc__
+        return property(get)  # type: ignore[return-value]
+    return decorate
 
 
 class Message(ABC):
@@ -101,33 +116,25 @@ class Message(ABC):
     def has(self, name: str) -> bool:
         return header_key(name) in self._index
 
-    def _parsed(self, key: str, build: Callable[[], T]) -> T:
-        cache = self._cache
-        if key in cache:
-            return cache[key]  # type: ignore[return-value]
-        value = build()
-        cache[key] = value
-        return value
-
     def _single(self, key: str) -> str:
         found = self._index.get(key)
         if not found:
-            raise ParseError(f"missing {key} header")
+            raise ParseError(f"missing {canonical_name(key)} header")
         if len(found) > 1:
-            raise ParseError(f"more than one {key} header")
+            raise ParseError(f"more than one {canonical_name(key)} header")
         return found[0].value
 
-    @property
+    def _addresses(self, key: str) -> list[Address]:
+        return [parse_address(v) for v in self.values(key)]
+
+    @parsed_header("via")
     def via(self) -> list[Via]:
         """Every Via value, top first."""
-        return self._parsed("via", lambda: [parse_via(v) for v in self.values("via")])
+        return [parse_via(v) for v in self.values("via")]
 
-    @property
+    @parsed_header("via0")
     def top_via(self) -> Via:
         """The topmost Via (parsed up front by `parse`)."""
-        return self._parsed("via0", self._build_top_via)
-
-    def _build_top_via(self) -> Via:
         found = self._index.get("via")
         if not found:
             raise ParseError("missing Via header")
@@ -136,27 +143,24 @@ class Message(ABC):
             first = split_commas(first)[0]
         return parse_via(first)
 
-    @property
+    @parsed_header("call-id")
     def call_id(self) -> str:
-        return self._parsed("call-id", self._build_call_id)
-
-    def _build_call_id(self) -> str:
         value = self._single("call-id")
         if not value or " " in value or "\t" in value:
             raise ParseError(f"malformed Call-ID {value[:80]!r}")
         return value
 
-    @property
+    @parsed_header("cseq")
     def cseq(self) -> CSeq:
-        return self._parsed("cseq", lambda: parse_cseq(self._single("cseq")))
+        return parse_cseq(self._single("cseq"))
 
-    @property
+    @parsed_header("from")
     def from_(self) -> Address:
-        return self._parsed("from", lambda: parse_address(self._single("from")))
+        return parse_address(self._single("from"))
 
-    @property
+    @parsed_header("to")
     def to(self) -> Address:
-        return self._parsed("to", lambda: parse_address(self._single("to")))
+        return parse_address(self._single("to"))
 
     @property
     def from_tag(self) -> str | None:
@@ -166,12 +170,9 @@ class Message(ABC):
     def to_tag(self) -> str | None:
         return self.to.tag
 
-    @property
+    @parsed_header("max-forwards")
     def max_forwards(self) -> int | None:
         """Max-Forwards, None when absent (RFC 3261 §20.22: 0-255)."""
-        return self._parsed("max-forwards", self._build_max_forwards)
-
-    def _build_max_forwards(self) -> int | None:
         if "max-forwards" not in self._index:
             return None
         return parse_uint(self._single("max-forwards"), "Max-Forwards", 255)
@@ -191,12 +192,9 @@ class Message(ABC):
         """True for `Contact: *` (RFC 3261 §10.2.2, only valid with Expires: 0)."""
         return self.values("contact") == ["*"]
 
-    @property
+    @parsed_header("contact")
     def contact(self) -> list[Address]:
-        """Every Contact value; raises ParseError for '*' mixed with other contacts."""
-        return self._parsed("contact", self._build_contact)
-
-    def _build_contact(self) -> list[Address]:
+        """Every Contact value ([] for '*'); raises ParseError for '*' mixed with others."""
         values = self.values("contact")
         if values == ["*"]:
             return []
@@ -204,33 +202,26 @@ class Message(ABC):
             raise ParseError("Contact '*' mixed with other contacts")
         return [parse_address(v) for v in values]
 
-    @property
+    @parsed_header("route")
     def route(self) -> list[Address]:
-        return self._parsed("route", lambda: [parse_address(v) for v in self.values("route")])
+        return self._addresses("route")
 
-    @property
+    @parsed_header("record-route")
     def record_route(self) -> list[Address]:
-        return self._parsed(
-            "record-route", lambda: [parse_address(v) for v in self.values("record-route")])
+        return self._addresses("record-route")
 
-    @property
+    @parsed_header("path")
     def path(self) -> list[Address]:
-        return self._parsed("path", lambda: [parse_address(v) for v in self.values("path")])
+        return self._addresses("path")
 
-    @property
+    @parsed_header("expires")
     def expires(self) -> int | None:
         """The Expires header (delta-seconds), None when absent."""
-        return self._parsed("expires", self._build_expires)
-
-    def _build_expires(self) -> int | None:
         value = self.header("expires")
         return None if value is None else parse_expires(value)
 
-    @property
+    @parsed_header("date")
     def date(self) -> datetime | None:
-        return self._parsed("date", self._build_date)
-
-    def _build_date(self) -> datetime | None:
         value = self.header("date")
         return None if value is None else parse_date(value)
 
@@ -240,12 +231,9 @@ class Message(ABC):
 
     def validate(self) -> None:
         """Parse every header geosip understands; raises the first ParseError found."""
-        for build in (lambda: self.top_via, lambda: self.via, lambda: self.call_id,
-                      lambda: self.cseq, lambda: self.from_, lambda: self.to,
-                      lambda: self.max_forwards, lambda: self.contact,
-                      lambda: self.route, lambda: self.record_route,
-                      lambda: self.path, lambda: self.expires, lambda: self.date):
-            build()
+        _ = (self.top_via, self.via, self.call_id, self.cseq, self.from_, self.to,
+             self.max_forwards, self.contact, self.route, self.record_route, self.path,
+             self.expires, self.date)
         for name in ("require", "proxy-require", "supported", "unsupported", "allow"):
             self.tokens(name)
         for name in ("call-id", "cseq", "from", "to", "max-forwards", "content-type"):
@@ -255,6 +243,10 @@ class Message(ABC):
 
     def _validate_start(self) -> None:
         pass
+
+    @abstractmethod
+    def _copy_start(self, other: Any) -> None:
+        """Copy the start-line fields of this kind of message into `other`."""
 
     # ---- changing ----------------------------------------------------------------------
 
@@ -356,10 +348,11 @@ class Message(ABC):
         """An independent copy (a proxy makes one per branch): fields are immutable,
         so only the lists and caches are duplicated."""
         other = type(self).__new__(type(self))
-        for cls in type(self).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                if hasattr(self, slot):
-                    setattr(other, slot, getattr(self, slot))
+        other.body = self.body
+        other.version = self.version
+        other._wire = self._wire
+        other._start = self._start
+        self._copy_start(other)
         other.fields = list(self.fields)
         other._index = {key: list(same) for key, same in self._index.items()}
         other._cache = dict(self._cache)
@@ -420,6 +413,11 @@ class Request(Message):
         self._start = None
         self._wire = None
 
+    def _copy_start(self, other: Any) -> None:
+        other.method = self.method
+        other._uri = self._uri
+        other._uri_text = self._uri_text
+
     @property
     def uri_text(self) -> str:
         return self._uri_text
@@ -475,6 +473,10 @@ class Response(Message):
         self._init([Field.new(n, v) for n, v in headers], body)
         if body and "content-length" not in self._index:
             self.add_header("Content-Length", str(len(body)))
+
+    def _copy_start(self, other: Any) -> None:
+        other.status = self.status
+        other.reason = self.reason
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         self.status = status

@@ -59,9 +59,9 @@ def parse(data: bytes, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS)
     lines = head.split("\r\n")
     if len(lines) > limits.max_headers:
         raise ParseError(f"more than {limits.max_headers} header lines", 513)
-    fields = _parse_fields(head, lines)
+    fields, index = _parse_fields(head, lines)
     try:
-        msg = _build(lines[0], fields)
+        msg = _build(lines[0], fields, index)
         body = data[end + 4:]
         wire = data if start == 0 else data[start:]
         cl_fields = msg._index.get("content-length")
@@ -85,11 +85,13 @@ def parse(data: bytes, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS)
     return msg
 
 
-def _parse_fields(head: str, lines: list[str]) -> list[Field]:
+def _parse_fields(head: str, lines: list[str]) -> tuple[list[Field], dict[str, list[Field]]]:
+    """The header fields in order, and the index of them by key (message.py)."""
     raws = texts = lines[1:]
     if "\r\n " in head or "\r\n\t" in head:
         raws, texts = _unfold(raws)
     fields = []
+    index: dict[str, list[Field]] = {}
     keys = HEADER_KEYS
     new_field = tuple.__new__  # Field(...) through its Python __new__ costs 3x more
     for raw, line in zip(raws, texts):
@@ -105,8 +107,14 @@ def _parse_fields(head: str, lines: list[str]) -> list[Field]:
                 if TOKEN_RE.fullmatch(name) is None:
                     raise ParseError(f"invalid header name {name[:60]!r}")
                 key = lower
-        fields.append(new_field(Field, (name, key, value.strip(" \t"), raw)))
-    return fields
+        field = new_field(Field, (name, key, value.strip(" \t"), raw))
+        fields.append(field)
+        same = index.get(key)
+        if same is None:
+            index[key] = [field]
+        else:
+            same.append(field)
+    return fields, index
 
 
 def _unfold(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -127,7 +135,7 @@ def _unfold(lines: list[str]) -> tuple[list[str], list[str]]:
     return raws, texts
 
 
-def _build(start: str, fields: list[Field]) -> Message:
+def _build(start: str, fields: list[Field], index: dict[str, list[Field]]) -> Message:
     msg: Message
     if start[:4].upper() == "SIP/":
         version, _, rest = start.partition(" ")
@@ -156,7 +164,7 @@ def _build(start: str, fields: list[Field]) -> Message:
     msg.version = version
     msg._cache = {}
     msg._start = start
-    msg._reindex()
+    msg._index = index
     return msg
 
 

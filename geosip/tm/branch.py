@@ -109,6 +109,15 @@ class Branch:
         if self.machine is not None:
             self._actions(self.machine, self.machine.on_response(response, response.status, now))
 
+    def deadlines(self) -> list[float]:
+        """Every pending deadline of this branch (its machines' timers, fr_inv_timer)."""
+        out = [*self.machine.timers.values()] if self.machine is not None else []
+        if self.cancel_machine is not None:
+            out += self.cancel_machine.timers.values()
+        if self.fr_inv_deadline is not None:
+            out.append(self.fr_inv_deadline)
+        return out
+
     def fire_timers(self, now: float) -> None:
         for machine in (self.machine, self.cancel_machine):
             if machine is None:
@@ -126,11 +135,12 @@ class Branch:
                  actions: list[Action[Any]]) -> None:
         tm = self.cell.tm
         now = time.monotonic()
+        failed = False
         for action in actions:
             if isinstance(action, Send):
                 assert self.dest is not None and self.listener is not None
                 if not tm.send_request(action.message, self.dest, self.listener):
-                    self._actions(machine, machine.on_transport_error(now))
+                    failed = True  # reported after the list (actions.py contract)
             elif isinstance(action, StartTimer):
                 self.cell.wake_at(now + action.delay)
             elif isinstance(action, ToTU):
@@ -148,6 +158,8 @@ class Branch:
                 self.cell._check_done()
             elif not isinstance(action, CancelTimer):
                 raise AssertionError(f"unknown action {action!r}")
+        if failed and not machine.terminated:
+            self._actions(machine, machine.on_transport_error(now))
 
     def _to_tu(self, response: Response) -> None:
         status = response.status

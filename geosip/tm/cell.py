@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.queue import SimpleQueue
 
-from geosip.core.via import is_our_branch
+from geosip.core.via import is_our_branch, reply_destination
 from geosip.sip import Request, Response
 from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, ServerInvite,
                             ServerNonInvite, StartTimer, Terminated, TimedOut, ToTU,
@@ -49,11 +49,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("geosip.tm")
 
 _STOP = object()
+_NEVER = float("inf")
 
 
 class Cell:
     __slots__ = ("tm", "ctx", "request", "key", "server", "branches", "queue", "active",
-                 "final_sent", "cancelled", "to_tag", "failed_over", "_done")
+                 "final_sent", "cancelled", "to_tag", "failed_over", "_done", "_wake",
+                 "reply_dest")
 
     def __init__(self, tm: "Tm", ctx: "RequestContext", key: tuple[str, ...]) -> None:
         self.tm = tm
@@ -76,6 +78,9 @@ class Cell:
         self.to_tag = tm.local_tag(key)
         self.failed_over = False
         self._done = False
+        self._wake = _NEVER  # when the scheduler is due to call on_timers
+        # Every response of the transaction goes where the request's top Via says.
+        self.reply_dest = reply_destination(self.request.top_via, ctx.inbound)
 
     # ---- life ------------------------------------------------------------------------
 
@@ -110,7 +115,11 @@ class Cell:
             self._handle(event)
 
     def on_timers(self, now: float) -> None:
-        """Called by the scheduler: fire the due timers of every machine."""
+        """Called by the scheduler: fire the due timers of every machine. A wake-up
+        made stale by a later re-arming is ignored."""
+        if self._done or now < self._wake:
+            return
+        self._wake = _NEVER
         self.post(("timers",))
 
     def _handle(self, event: tuple[Any, ...]) -> None:
@@ -140,9 +149,19 @@ class Cell:
         for branch in list(self.branches):
             branch.fire_timers(now)
         self._check_done()
+        if not self._done:
+            deadlines = [*self.server.timers.values()]
+            for branch in self.branches:
+                deadlines += branch.deadlines()
+            if deadlines:
+                self.wake_at(min(deadlines))
 
     def wake_at(self, deadline: float) -> None:
-        self.tm.scheduler.wake_at(deadline, self)
+        """Have the scheduler call on_timers at `deadline` (one wake-up per cell: only
+        an earlier deadline than the one pending is passed on)."""
+        if deadline < self._wake:
+            self._wake = deadline
+            self.tm.scheduler.wake_at(deadline, self)
 
     # ---- the server side -------------------------------------------------------------
 
@@ -164,6 +183,8 @@ class Cell:
     def send_upstream(self, response: Response, status: int) -> None:
         """Send through the server transaction: provisionals, one final, and 2xx
         repeats (forks and retransmissions, RFC 6026 "Accepted")."""
+        if self.server.terminated:  # e.g. its transport failed (RFC 6026 Figure 7)
+            return
         if status >= 200:
             if self.final_sent and status >= 300:
                 return
@@ -175,10 +196,12 @@ class Cell:
 
     def _server_actions(self, actions: list[Action[Any]]) -> None:
         now = time.monotonic()
+        failed = False
         for action in actions:
             if isinstance(action, Send):
-                if not self.tm.send_response(action.message, self.ctx.inbound):
-                    self._server_actions(self.server.on_transport_error(now))
+                if not self.tm.send_response(action.message, self.ctx.inbound,
+                                             self.reply_dest):
+                    failed = True  # reported after the list (actions.py contract)
             elif isinstance(action, StartTimer):
                 self.wake_at(now + action.delay)
             elif isinstance(action, ToTU):
@@ -190,6 +213,8 @@ class Cell:
                 self._check_done()
             elif not isinstance(action, CancelTimer):
                 raise AssertionError(f"unknown action {action!r}")
+        if failed and not self.server.terminated:
+            self._server_actions(self.server.on_transport_error(now))
 
     # ---- branches --------------------------------------------------------------------
 
@@ -241,13 +266,13 @@ class Cell:
         """Send a branch's response upstream: our Via popped (RFC 3261 §16.7 step 9)."""
         if not self.ctx.run_reply_handler(response):
             return
-        upstream = response.copy()
-        assert isinstance(upstream, Response)
-        if is_our_branch(upstream.top_via.branch):  # local responses carry none of ours
-            upstream.pop_value("Via")
-        if status is not None and status != upstream.status:
-            upstream.set_status(status)
-        self.send_upstream(upstream, upstream.status)
+        # Changed in place: a received response is forwarded once (a retransmission is a
+        # new message object), and best_response copies before merging challenges.
+        if is_our_branch(response.top_via.branch):  # local responses carry none of ours
+            response.pop_value("Via")
+        if status is not None and status != response.status:
+            response.set_status(status)
+        self.send_upstream(response, response.status)
 
     def cancel_branches(self, reason_cancel: bool = False) -> None:
         """Cancel every pending INVITE branch (§16.10, §16.7 step 10)."""
@@ -268,6 +293,13 @@ class Cell:
         self.tm.remove_cell(self)
         if self.active:
             self.queue.put(_STOP)
+        # Break the cell <-> branch <-> context cycles so reference counting frees the
+        # transaction now instead of leaving it to the cyclic GC (a measurable cost at
+        # thousands of transactions in their wait states).
+        for branch in self.branches:
+            branch.cell = None  # type: ignore[assignment]
+        self.branches = []
+        self.ctx.cell = None
 
     @property
     def done(self) -> bool:

@@ -32,10 +32,13 @@ log = logging.getLogger("geosip.tm")
 @dataclass(frozen=True, slots=True)
 class TmConfig:
     """Kamailio's tm parameters, in seconds: fr_timer bounds the wait for any answer
-    (Timers B and F), fr_inv_timer the wait for a final after a provisional."""
+    (Timers B and F), fr_inv_timer the wait for a final after a provisional, wt_timer
+    how long a finished transaction stays to absorb retransmissions (TimerConfig.wait;
+    None keeps the RFC's 32 s)."""
 
     fr_timer: float = 30.0
     fr_inv_timer: float = 120.0
+    wt_timer: float | None = 5.0
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
@@ -54,7 +57,8 @@ class Tm:
         """Apply timers; transactions started afterwards use them."""
         self.config = config
         self.timers = TimerConfig(t1=config.t1, t2=config.t2, t4=config.t4,
-                                  timer_b=config.fr_timer, timer_f=config.fr_timer)
+                                  timer_b=config.fr_timer, timer_f=config.fr_timer,
+                                  wait=config.wt_timer)
         self.fr_inv_timer = config.fr_inv_timer
 
     def start(self) -> None:
@@ -129,8 +133,8 @@ class Tm:
         self.stats.inc("core:fwd_requests")
         return True
 
-    def send_response(self, message: Message, inbound: Inbound) -> bool:
-        return self.core.send_response(message, inbound)
+    def send_response(self, message: Message, inbound: Inbound, dest: Endpoint) -> bool:
+        return self.core.send_response(message, inbound, dest)
 
     @staticmethod
     def local_tag(key: ServerKey) -> str:

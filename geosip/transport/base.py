@@ -102,6 +102,8 @@ class SendError(OSError):
 
 def normalize_host(host: str) -> str:
     """An IP literal without brackets, IPv6 compressed; names are left as they are."""
+    if ":" not in host:
+        return host  # IPv4 and names are canonical as written (on the per-message path)
     host = host.strip("[]")
     try:
         return str(ipaddress.ip_address(host))

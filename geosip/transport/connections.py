@@ -23,6 +23,7 @@ from time import monotonic
 from typing import Any
 
 from gevent import Timeout
+from gevent.exceptions import ConcurrentObjectUseError
 from gevent.lock import Semaphore
 
 from .base import Endpoint, Listener, SendError, normalize_host
@@ -99,7 +100,9 @@ class Connection:
                 raise
             self.close()
             raise SendError(f"send to {self.peer} timed out after {timeout}s") from None
-        except OSError as exc:
+        except (OSError, ConcurrentObjectUseError) as exc:
+            # ConcurrentObjectUseError: a TLS write that had to wait for a read (a key
+            # update) while the reader waits too; gevent cannot share that wait.
             if isinstance(exc, SendError):
                 raise
             self.close()

@@ -17,6 +17,7 @@ from time import monotonic
 
 import gevent
 from gevent import Timeout, socket, ssl
+from gevent.exceptions import ConcurrentObjectUseError
 
 from ..sip.errors import ParseError
 from ..sip.framing import KEEPALIVE, StreamFramer
@@ -102,7 +103,7 @@ def serve_stream(state: TransportState, conn: Connection, tls: ssl.SSLContext | 
                 accept_tls(conn, tls, state)
             state.table.publish(conn)
         _read_messages(state, conn)
-    except OSError as exc:
+    except (OSError, ConcurrentObjectUseError) as exc:  # see Connection.write
         log.debug("%r: %s", conn, exc)
     finally:
         state.drop(conn)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from gevent import ssl
+from gevent.exceptions import ConcurrentObjectUseError
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping,
@@ -48,7 +49,7 @@ def serve_ws(state: TransportState, conn: Connection, tls: ssl.SSLContext | None
         conn.encode = _encoder(ws)
         state.table.publish(conn)
         _read_messages(state, conn, ws)
-    except (OSError, LocalProtocolError) as exc:
+    except (OSError, LocalProtocolError, ConcurrentObjectUseError) as exc:
         log.debug("%r: %s", conn, exc)
     finally:
         state.drop(conn)

@@ -22,9 +22,9 @@ retransmissions for Timer K.
               |  |            |  E fires: resend, E=T2            |
               |  | Proceeding |---+                               |
               |  |            |<--+                               |
-              |  +------------+------------------------------------+
-              |      |       F fires: TimedOut;                   |
-              |      |       transport error: TransportFailed     |
+              |  +------------+-----------------------------------+
+              |      |   F fires: TimedOut;                       |
+              |      |   transport error: TransportFailed         |
               |      | 200-699: to TU, cancel E, F, arm K         |
               v      v                                            |
            +-----------+                                          |

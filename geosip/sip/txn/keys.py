@@ -26,8 +26,12 @@ ClientKey = tuple[str, str]
 
 def server_key(request: Request, method: str | None = None) -> ServerKey:
     """Key of the server transaction `request` belongs to (raises ParseError when the
-    headers it reads are malformed)."""
-    method = method or request.method
+    headers it reads are malformed). Computed once per message and cached."""
+    if method is None:
+        cached = request._cache.get("txn-key")
+        if cached is None:
+            cached = request._cache["txn-key"] = server_key(request, request.method)
+        return cached  # type: ignore[no-any-return]
     if method == "ACK":
         method = "INVITE"
     via = request.top_via

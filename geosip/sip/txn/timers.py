@@ -46,6 +46,12 @@ class TimerConfig:
     unreliable transport; §17.1.1.2 asks for at least 32 s, which is not enforced so that
     labs and tests may shorten it.
 
+    `wait` caps the timers that only keep a finished transaction around to absorb
+    retransmissions (D, J, L, M), like Kamailio's wt_timer (5 s there). The RFC's 32 s
+    keeps tens of thousands of finished transactions alive at a few hundred calls per
+    second; a peer retransmits at most every T2 (4 s), so a few seconds still catch a
+    retransmission of a request whose final response was lost. None = the RFC values.
+
     Raises ValueError (at construction) for a non-positive T1 or T4, T2 < T1, a
     non-positive override, or a negative `timer_d`.
     """
@@ -56,6 +62,7 @@ class TimerConfig:
     timer_b: float | None = None
     timer_f: float | None = None
     timer_d: float = 32.0
+    wait: float | None = None
 
     def __post_init__(self) -> None:
         if not self.t1 > 0:
@@ -70,6 +77,11 @@ class TimerConfig:
                 raise ValueError(f"{name} must be positive or None, not {value!r}")
         if not self.timer_d >= 0:
             raise ValueError(f"timer_d must not be negative, not {self.timer_d!r}")
+        if self.wait is not None and not self.wait > 0:
+            raise ValueError(f"wait must be positive or None, not {self.wait!r}")
+
+    def _waited(self, value: float) -> float:
+        return value if self.wait is None else min(value, self.wait)
 
     # Table 4, unreliable-transport column. A, E and G are initial values: the machines
     # double them (E and G capped at T2).
@@ -85,8 +97,8 @@ class TimerConfig:
 
     @property
     def d(self) -> float:
-        """Timer D on an unreliable transport (`timer_d`, > 32 s per Table 4)."""
-        return self.timer_d
+        """Timer D on an unreliable transport (`timer_d`, > 32 s per Table 4; `wait` caps it)."""
+        return self._waited(self.timer_d)
 
     @property
     def e(self) -> float:
@@ -115,8 +127,8 @@ class TimerConfig:
 
     @property
     def j(self) -> float:
-        """Timer J on an unreliable transport, 64*T1."""
-        return 64 * self.t1
+        """Timer J on an unreliable transport, 64*T1 (`wait` caps it)."""
+        return self._waited(64 * self.t1)
 
     @property
     def k(self) -> float:
@@ -125,13 +137,13 @@ class TimerConfig:
 
     @property
     def l(self) -> float:  # noqa: E743 -- the RFC's name
-        """Timer L, 64*T1 (RFC 6026 §8.11)."""
-        return 64 * self.t1
+        """Timer L, 64*T1 (RFC 6026 §8.11; `wait` caps it)."""
+        return self._waited(64 * self.t1)
 
     @property
     def m(self) -> float:
-        """Timer M, 64*T1 (RFC 6026 §8.11)."""
-        return 64 * self.t1
+        """Timer M, 64*T1 (RFC 6026 §8.11; `wait` caps it)."""
+        return self._waited(64 * self.t1)
 
     def delay(self, timer: Timer, reliable: bool) -> float:
         """The value `timer` starts with on a reliable or unreliable transport (Table 4).

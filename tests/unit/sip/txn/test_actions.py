@@ -40,5 +40,7 @@ def test_actions_are_frozen_slotted_values(action: object) -> None:
 
 
 def test_messages_are_compared_not_inspected() -> None:
-    assert Send("x") == Send("x") and Send("x") != ToTU("x")
+    send: object = Send("x")
+    assert send != ToTU("x")
+    assert send == Send("x")
     assert StartTimer(Timer.TIMER_B, 32.0) != StartTimer(Timer.TIMER_B, 16.0)

@@ -133,7 +133,9 @@ TRANSPORT_ERRORS = [
 
 
 @pytest.mark.parametrize(("setup", "state", "expected"), TRANSPORT_ERRORS)
-def test_transport_error(setup: Setup, state: ClientNonInviteState, expected: list[object]) -> None:
+def test_transport_error(
+    setup: Setup, state: ClientNonInviteState, expected: list[object]
+) -> None:
     machine, clock = started()
     setup(machine, clock)
     assert machine.state is state
