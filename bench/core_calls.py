@@ -15,84 +15,11 @@ import cProfile
 import pstats
 import time
 
-import gevent
+import sys
+from pathlib import Path
 
-from geosip.core.core import Core
-from geosip.core.router import ProxyRouter
-from geosip.core.routing import Myself
-from geosip.transport.base import Endpoint, Inbound, Listener
-
-PROXY = Listener(Endpoint("udp", "127.0.0.1", 5060))
-UAC = Endpoint("udp", "127.0.0.1", 5070)
-UAS = Endpoint("udp", "127.0.0.1", 5080)
-
-INVITE = (
-    "INVITE sip:service@127.0.0.1:5080 SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-1\r\n"
-    "From: sipp <sip:sipp@127.0.0.1:5070>;tag={n}SIPpTag001\r\n"
-    "To: service <sip:service@127.0.0.1:5080>\r\n"
-    "Call-ID: {n}-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
-    "Contact: <sip:sipp@127.0.0.1:5070>\r\nMax-Forwards: 70\r\nSubject: bench\r\n"
-    "Content-Type: application/sdp\r\nContent-Length: 129\r\n\r\n"
-    "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-    "t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-IN_DIALOG = (
-    "{method} sip:service@127.0.0.1:5080 SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-{method}\r\n"
-    "Route: <sip:127.0.0.1:5060;lr>\r\n"
-    "From: sipp <sip:sipp@127.0.0.1:5070>;tag={n}SIPpTag001\r\n"
-    "To: service <sip:service@127.0.0.1:5080>;tag={n}SIPpTag011\r\n"
-    "Call-ID: {n}-call@127.0.0.1\r\nCSeq: {cseq} {method}\r\n"
-    "Contact: <sip:sipp@127.0.0.1:5070>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-
-
-class Recorder:
-    """The transport as the core sees it; keeps what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, Endpoint]] = []
-
-    def send(self, data: bytes, dest: Endpoint, *, conn_id: int | None = None,
-             listener: Listener | None = None) -> None:
-        self.sent.append((data, dest))
-
-    def listener_for(self, proto: str, ipv6: bool) -> Listener | None:
-        return PROXY
-
-
-def answer(request: bytes, status: str, n: int) -> bytes:
-    """The UAS's response to a forwarded request: its Via, Record-Route, From, To (with
-    a tag), Call-ID and CSeq lines copied, as sipp's [last_*] keywords do."""
-    head = request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    keep = [line for line in head[1:] if line.split(b":", 1)[0].lower() in
-            (b"via", b"record-route", b"from", b"call-id", b"cseq")]
-    to = next(line for line in head if line.lower().startswith(b"to:"))
-    if b";tag=" not in to:
-        to += b";tag=%dSIPpTag011" % n
-    return b"\r\n".join([b"SIP/2.0 " + status.encode(), *keep, to,
-                         b"Contact: <sip:127.0.0.1:5080>", b"Content-Length: 0", b"", b""])
-
-
-def one_call(core: Core, out: Recorder, n: int) -> None:
-    def deliver(data: bytes, source: Endpoint) -> None:
-        core.on_message(Inbound(data, source, PROXY))
-        gevent.sleep(0)  # let the request's greenlet run
-
-    def forwarded_to_uas() -> bytes:
-        data = next(d for d, dest in reversed(out.sent) if dest == UAS)
-        out.sent.clear()
-        return data
-
-    deliver(INVITE.format(n=n).encode(), UAC)
-    invite = forwarded_to_uas()
-    for status in ("180 Ringing", "200 OK"):
-        deliver(answer(invite, status, n), UAS)
-    deliver(IN_DIALOG.format(method="ACK", n=n, cseq=1).encode(), UAC)
-    forwarded_to_uas()
-    deliver(IN_DIALOG.format(method="BYE", n=n, cseq=2).encode(), UAC)
-    bye = forwarded_to_uas()
-    deliver(answer(bye, "200 OK", n), UAS)
-    out.sent.clear()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.callflow import INVITE, IN_DIALOG, answer, make_core, one_call  # noqa: E402
 
 
 def harness_cost(calls: int) -> float:
@@ -113,10 +40,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--profile", action="store_true", help="print a cProfile summary")
     args = ap.parse_args()
-    out = Recorder()
-    core = Core(ProxyRouter(stateful=True), Myself(listeners=[PROXY]))
-    core.transport = out
-    core.tm.start()
+    core, out = make_core()
     for n in range(200):  # warm-up
         one_call(core, out, n)
     profiler = cProfile.Profile() if args.profile else None

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait for any reply to a forwarded request (default 30)")
     run.add_argument("--fr-inv-timer", type=float, default=120.0, metavar="SECONDS",
                      help="wait for a final reply after a provisional one (default 120)")
+    run.add_argument("--tcp-accept-aliases", action="store_true",
+                     help="reuse a TCP/TLS connection for requests to the Via sent-by of a "
+                     "request that carried ;alias (RFC 5923; Kamailio's tcp_accept_aliases)")
     run.add_argument("--tls-cert", metavar="PEM", help="certificate for tls/wss listeners")
     run.add_argument("--tls-key", metavar="PEM", help="private key for tls/wss listeners")
     run.add_argument("--tls-ca", metavar="PEM",
@@ -89,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level, router=args.router, aliases=args.alias,
             fr_timer=args.fr_timer, fr_inv_timer=args.fr_inv_timer,
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
-            tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify))
+            tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,
+            accept_aliases=args.tcp_accept_aliases))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

@@ -30,7 +30,7 @@ from .resolve import ResolveError, resolve
 from .router import Router
 from .routing import Myself, add_record_route, next_hop
 from .stats import Stats
-from .via import (our_via, reply_destination, response_destination, stamp_received,
+from .via import (DEFAULT_PORTS, our_via, reply_destination, response_destination, stamp_received,
                   stateless_branch, via_proto)
 
 log = logging.getLogger("geosip.core")
@@ -40,8 +40,13 @@ _ADDRESSING = ("from", "to", "call-id", "cseq")
 
 
 class Core:
-    def __init__(self, router: Router, myself: Myself, stats: Stats | None = None) -> None:
+    def __init__(self, router: Router, myself: Myself, stats: Stats | None = None,
+                 accept_aliases: bool = False) -> None:
         self.router = router
+        # RFC 5923: reuse a connection for requests to the Via sent-by that asked with
+        # ';alias'. Off by default, as Kamailio's tcp_accept_aliases: a peer could claim
+        # any address.
+        self.accept_aliases = accept_aliases
         self.myself = myself
         self.stats = stats or Stats()
         self.transport: Sender = _NoTransport()  # the runner sets the real one
@@ -74,6 +79,8 @@ class Core:
         stats.inc("core:rcv_requests")
         stats.inc(f"core:rcv_requests_{msg.method.lower()}")
         stamp_received(msg, inbound.source)
+        if self.accept_aliases and inbound.conn_id is not None:
+            self._alias(msg, inbound, inbound.conn_id)
         servers = self.tm.servers
         method = msg.method
         if method == "ACK":
@@ -93,6 +100,13 @@ class Core:
                 cell.post(("request", msg, False))
                 return
         gevent.spawn(self._route, msg, inbound)
+
+    def _alias(self, msg: Request, inbound: Inbound, conn_id: int) -> None:
+        via = msg.top_via
+        if via.params.has("alias"):
+            source = inbound.source
+            port = via.port or DEFAULT_PORTS.get(source.proto, 5060)
+            self.transport.add_alias(conn_id, Endpoint(source.proto, source.host, port))
 
     def _route(self, msg: Request, inbound: Inbound) -> None:
         """The greenlet of a new request: run the router, then serve the transaction."""
@@ -250,6 +264,8 @@ class Sender(Protocol):
 
     def listener_for(self, proto: str, ipv6: bool) -> Listener | None: ...
 
+    def add_alias(self, conn_id: int, endpoint: Endpoint) -> bool: ...
+
 
 class _NoTransport:
     """Until the runner attaches the transports: every send fails cleanly."""
@@ -260,3 +276,6 @@ class _NoTransport:
 
     def listener_for(self, proto: str, ipv6: bool) -> Listener | None:
         return None
+
+    def add_alias(self, conn_id: int, endpoint: Endpoint) -> bool:
+        return False

@@ -64,6 +64,7 @@ class Scheduler:
                     target.on_timers(now)
                 except Exception:  # a bug in one transaction must not stop every timer
                     log.exception("timer callback failed")
+                del target  # a finished transaction must not stay referenced from here
             self._wake.clear()
             timeout = heap[0][0] - time.monotonic() if heap else None
             if timeout is None or timeout > 0:

@@ -31,7 +31,7 @@ def server_key(request: Request, method: str | None = None) -> ServerKey:
         cached = request._cache.get("txn-key")
         if cached is None:
             cached = request._cache["txn-key"] = server_key(request, request.method)
-        return cached  # type: ignore[no-any-return]
+        return cached  # type: ignore[return-value]
     if method == "ACK":
         method = "INVITE"
     via = request.top_via
