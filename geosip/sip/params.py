@@ -8,12 +8,11 @@ RFC 3261 §7.3.1 says parameter names are case-insensitive. Values are kept as w
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from .errors import ParseError
 from .grammar import TOKEN_RE, skip_quoted
-
-_VALUE_STOP = frozenset(";, \t")
 
 
 class Params(tuple[tuple[str, "str | None"], ...]):
@@ -63,6 +62,13 @@ class Params(tuple[tuple[str, "str | None"], ...]):
 EMPTY = Params()
 
 
+# One `;name[=value]` with the LWS RFC 3261 allows around ';' and '='; a value is a
+# quoted-string (quoted-pairs kept), an IPv6 reference (RFC 5118) or a token/host.
+_PARAM_RE = re.compile(
+    r"""[ \t]*;[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)"""
+    r"""(?:[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|\[[^\]]*\]|[^;,\s"]+))?""")
+
+
 def parse_params(text: str, pos: int = 0) -> Params:
     """Parse `*( SEMI generic-param )` from text[pos:] to the end (RFC 3261 §25.1).
 
@@ -72,40 +78,30 @@ def parse_params(text: str, pos: int = 0) -> Params:
     """
     n = len(text)
     items: list[tuple[str, str | None]] = []
-    while True:
-        while pos < n and text[pos] in " \t":
-            pos += 1
-        if pos >= n:
-            return Params(items)
-        if text[pos] != ";":
-            raise ParseError(f"unexpected {text[pos]!r} where ';' was expected")
-        pos += 1
-        while pos < n and text[pos] in " \t":
-            pos += 1
-        m = TOKEN_RE.match(text, pos)
+    match = _PARAM_RE.match
+    while pos < n:
+        m = match(text, pos)
         if m is None:
-            raise ParseError("empty or invalid parameter name")
-        name = m.group()
+            if not text[pos:].strip(" \t"):
+                break
+            raise _param_error(text, pos)
+        items.append(m.groups())  # type: ignore[arg-type]
         pos = m.end()
-        while pos < n and text[pos] in " \t":
-            pos += 1
         if pos < n and text[pos] == "=":
-            pos += 1
-            while pos < n and text[pos] in " \t":
-                pos += 1
-            start = pos
-            if pos < n and text[pos] == '"':
-                pos = skip_quoted(text, pos)
-            elif pos < n and text[pos] == "[":
-                end = text.find("]", pos)
-                if end < 0:
-                    raise ParseError("unterminated '[' in parameter value")
-                pos = end + 1
-            else:
-                while pos < n and text[pos] not in _VALUE_STOP:
-                    pos += 1
-            if pos == start:
-                raise ParseError(f"parameter {name!r} has '=' but no value")
-            items.append((name, text[start:pos]))
-        else:
-            items.append((name, None))
+            raise ParseError(f"parameter {m.group(1)!r} has '=' but no valid value")
+    return Params(items)
+
+
+def _param_error(text: str, pos: int) -> ParseError:
+    """The clearest reason why text[pos:] is not a parameter list."""
+    rest = text[pos:].lstrip(" \t")
+    if not rest.startswith(";"):
+        return ParseError(f"unexpected {rest[:1]!r} where ';' was expected")
+    name = rest[1:].lstrip(" \t")
+    if not name or TOKEN_RE.match(name) is None:
+        return ParseError("empty or invalid parameter name")
+    if '"' in rest:
+        skip_quoted(rest, rest.index('"'))  # raises for an unterminated quote
+    if "[" in rest and "]" not in rest:
+        return ParseError("unterminated '[' in parameter value")
+    return ParseError(f"malformed parameter {rest[:40]!r}")
