@@ -52,6 +52,9 @@ class Recorder:
     def listener_for(self, proto: str, ipv6: bool) -> Listener | None:
         return PROXY
 
+    def add_alias(self, conn_id: int, endpoint: Endpoint) -> bool:
+        return False
+
 
 def answer(request: bytes, status: str, n: int) -> bytes:
     """The UAS's response to a forwarded request: its Via, Record-Route, From, To (with
