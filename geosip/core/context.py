@@ -26,9 +26,33 @@ FailureHandler = Callable[["RequestContext", Response], None]
 ReplyHandler = Callable[["RequestContext", Response], bool]
 
 
+class ScriptState:
+    """What a Kamailio script keeps per message: message flags (setflag), $var, $avp and
+    $xavp values, the names of routes armed on the transaction (t_on_failure...), the
+    reply being processed in a reply/failure route, and whether the message was dropped.
+    A plain namespace: the script layer owns its contents."""
+
+    __slots__ = ("flags", "branch_flags", "vars", "avps", "xavps", "on_failure",
+                 "on_reply", "on_branch", "reply", "dropped", "extra")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.branch_flags = 0
+        self.vars: dict[str, object] = {}
+        self.avps: dict[str, list[object]] = {}
+        self.xavps: dict[str, list[dict[str, object]]] = {}
+        self.on_failure: str | None = None
+        self.on_reply: str | None = None
+        self.on_branch: str | None = None
+        self.reply: Response | None = None  # the response a reply/failure route looks at
+        self.dropped = False
+        self.extra: dict[str, object] = {}
+
+
 class RequestContext:
     __slots__ = ("core", "msg", "inbound", "cell", "dst_uri", "branches",
-                 "record_route_wanted", "failure_handler", "reply_handler", "replied")
+                 "record_route_wanted", "failure_handler", "reply_handler", "replied",
+                 "script")
 
     def __init__(self, core: "Core", msg: Request, inbound: "Inbound") -> None:
         self.core = core
@@ -41,6 +65,7 @@ class RequestContext:
         self.failure_handler: FailureHandler | None = None  # t_on_failure
         self.reply_handler: ReplyHandler | None = None      # t_on_reply
         self.replied = False
+        self.script = ScriptState()
 
     # ---- answering -------------------------------------------------------------------
 

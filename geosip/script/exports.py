@@ -1,0 +1,61 @@
+"""What a module offers the rest of geosip, declared once (STYLE.md item 4).
+
+A module's mod.py ends with `EXPORTS = ModuleExports(...)`. The script engine builds
+`KSR.<module>.<name>` from `ksr`, the control interface (a later issue) its commands
+from `rpc`, and `app_lua.api_list` and the API docs list the same table: nothing is
+listed twice. Core functions (KSR.info, KSR.pv, KSR.hdr, KSR.x...) are declared the
+same way with module names "" (KSR itself), "pv", "hdr", "x".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True, slots=True)
+class KsrFunction:
+    """One KSR function. `fn(ctx, *args)` implements it; `args` are the Lua argument
+    types ("s" string, "i" integer, "x" any) checked before the call; `blocking`
+    functions may wait (DNS, SQL, sleep) and so run outside Lua (engine.py).
+    `returns` says what the return value means, in Kamailio's terms."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: str = ""
+    blocking: bool = False
+    returns: str = "1 on success, -1 on failure"
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A module parameter (Kamailio's modparam): name, default, and whether cfg.set may
+    change it at run time."""
+
+    name: str
+    default: Any
+    doc: str = ""
+    runtime: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleExports:
+    name: str
+    ksr: tuple[KsrFunction, ...] = ()
+    params: tuple[Param, ...] = ()
+    rpc: tuple[Any, ...] = ()
+    stats: tuple[str, ...] = ()
+    init: Callable[..., Any] | None = None
+    destroy: Callable[..., Any] | None = None
+    doc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ksr(name: str, args: str = "", *, blocking: bool = False,
+        returns: str = "1 on success, -1 on failure") -> Callable[[Callable[..., Any]], KsrFunction]:
+    """Decorator: turn `def f(ctx, ...)` into a KsrFunction named `name` (its docstring
+    is the function's doc)."""
+    def make(fn: Callable[..., Any]) -> KsrFunction:
+        return KsrFunction(name, fn, args, blocking, returns, (fn.__doc__ or "").strip())
+    return make

@@ -1,0 +1,62 @@
+"""The Lua router: Kamailio's KEMI routes as geosip's Router (core/router.py).
+
+- `ksr_request_route()` runs for every new request.
+- A failure route armed with KSR.tm.t_on_failure("name") runs once when the
+  transaction's branches have all failed (serial forking), a reply route armed with
+  t_on_reply("name") for each response, and `ksr_reply_route()` for every response
+  that belongs to a transaction.
+A script error ends the route: it is logged with the script's file and line and a
+request that was not answered yet gets 500, once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from geosip.core.context import RequestContext
+from geosip.core.router import Router
+from geosip.sip import Response
+
+from .engine import Engine, ScriptError
+
+log = logging.getLogger("geosip.script")
+
+
+class LuaRouter(Router):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def request(self, ctx: RequestContext) -> None:
+        self._run("ksr_request_route", ctx)
+
+    def failure(self, ctx: RequestContext, best: Response) -> None:
+        """The handler t_on_failure arms (RequestContext.failure_handler)."""
+        name = ctx.script.on_failure
+        ctx.script.on_failure = None  # Kamailio disarms it; the route may arm it again
+        if name:
+            ctx.script.reply = best
+            try:
+                self._run(name, ctx)
+            finally:
+                ctx.script.reply = None
+
+    def reply(self, ctx: RequestContext, response: Response) -> bool:
+        """The handler for responses: ksr_reply_route, then the armed reply route.
+        Returns False when a route dropped the response (KSR.x.drop / drop())."""
+        ctx.script.reply = response
+        ctx.script.dropped = False
+        try:
+            self._run("ksr_reply_route", ctx, answer=False)
+            if ctx.script.on_reply and not ctx.script.dropped:
+                self._run(ctx.script.on_reply, ctx, answer=False)
+            return not ctx.script.dropped
+        finally:
+            ctx.script.reply = None
+
+    def _run(self, name: str, ctx: RequestContext, answer: bool = True) -> None:
+        try:
+            self.engine.run(name, ctx)
+        except ScriptError as exc:
+            log.error("route %s: %s", name, exc)
+            if answer and not ctx.replied and ctx.msg.method != "ACK":
+                ctx.reply(500, "Server Internal Error")
