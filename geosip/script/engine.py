@@ -39,6 +39,9 @@ _BLOCKING_WRAPPER = "return function(yield_call, fn) return function(...) " \
                     "return yield_call(fn, ...) end end"
 
 
+_THEN_EXIT = "return function(fn, exit) return function(...) fn(...) exit() end end"
+
+
 class ScriptError(Exception):
     """The script could not be loaded, or a route run failed (message has file:line)."""
 
@@ -122,6 +125,8 @@ class Engine:
         if x is None:
             x = ksr["x"] = box.table()
         x["exit"] = box.box.exit  # Lua-side: raises the exit marker
+        if x["drop"] is not None:  # KSR.x.drop(): mark dropped, then end like exit
+            x["drop"] = box.eval(_THEN_EXIT)(x["drop"], box.box.exit)
         return ksr, api
 
     def _bind(self, function: KsrFunction) -> Any:
