@@ -60,7 +60,10 @@ def parse_address(value: str) -> Address:
             raise ParseError("quoted display name not followed by '<'")
     else:
         lt = text.find("<")
-        if lt < 0:
+        semi = text.find(";")
+        if lt < 0 or 0 <= semi < lt:
+            # A '<' after the first ';' is inside a parameter value of an addr-spec
+            # (+sip.instance="<urn:...>", RFC 5626 §4.1); a display name has no ';'.
             return _parse_addr_spec(text)
         words = text[:lt].split()
         for word in words:

@@ -23,7 +23,7 @@ _CRLF = b"\r\n"
 
 # A Content-Length (or compact 'l') header line inside a header section; the value
 # may sit on a continuation line. Checked for digits after matching.
-_CL_RE = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\r\n]*)",
+_CL_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\r\n]*)",
                     re.IGNORECASE)
 
 
@@ -34,14 +34,14 @@ class StreamFramer:
 
     def __init__(self, max_size: int = 65535) -> None:
         self.max_size = max_size
-        self._buf = b""
+        self._buf = bytearray()  # grown in place: `bytes + data` per feed is quadratic
         self._searched = 0   # header-end search resumes here (minus 3 for a split CRLFCRLF)
         self._need = 0       # total length of the message at the front, once known
 
     @property
     def pending(self) -> bytes:
         """Bytes received but not yet part of a complete message."""
-        return self._buf
+        return bytes(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; returns complete messages and KEEPALIVE pings, in order.
@@ -49,14 +49,15 @@ class StreamFramer:
         Raises ParseError (400 bad or missing Content-Length, 513 too large): the caller
         closes the connection.
         """
-        buf = self._buf + data if self._buf else data
+        buf = self._buf
+        buf += data
         out: list[bytes] = []
         pos = 0
         while True:
             if self._need:
                 if len(buf) - pos < self._need:
                     break
-                out.append(buf[pos:pos + self._need])
+                out.append(bytes(buf[pos:pos + self._need]))
                 pos += self._need
                 self._need = 0
                 self._searched = 0
@@ -81,12 +82,12 @@ class StreamFramer:
             if total > self.max_size:
                 raise ParseError(f"message of {total} octets exceeds {self.max_size}", 513)
             self._need = total
-        self._buf = buf[pos:]
+        del buf[:pos]  # a bytearray drops a prefix without copying the rest
         return out
 
 
-def _content_length(buf: bytes, start: int, end: int) -> int:
-    values = {m.group(1).strip() for m in _CL_RE.finditer(buf, start, end + 2)}
+def _content_length(buf: bytearray, start: int, end: int) -> int:
+    values = {bytes(m.group(1)).strip() for m in _CL_RE.finditer(buf, start, end + 2)}
     if not values:
         raise ParseError("Content-Length is mandatory on stream transports (RFC 3261 §18.3)")
     if len(values) > 1:

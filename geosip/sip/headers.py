@@ -8,7 +8,7 @@ while the field is unchanged, so folding, odd spacing and name case survive a pr
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
@@ -38,6 +38,8 @@ class Field(NamedTuple):
     def new(cls, name: str, value: str) -> "Field":
         """A field geosip writes; a lower-case known name gets its canonical spelling.
         Raises LocalProtocolError when the value would break the framing."""
+        if TOKEN_RE.fullmatch(name) is None:
+            raise LocalProtocolError(f"header name {name[:40]!r} is not a token")
         key = header_key(name)
         if name == key and len(name) > 1:
             name = canonical_name(key)
@@ -59,15 +61,15 @@ class CSeq(NamedTuple):
 
 def parse_cseq(value: str) -> CSeq:
     """CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 scalar02)."""
-    parts = value.split()
+    parts = [p for p in value.replace("\t", " ").split(" ") if p]  # LWS: SP / HT only
     if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
         raise ParseError(f"malformed CSeq {value[:80]!r}")
-    number = int(parts[0])
-    if number > MAX_CSEQ:
+    # int() raises ValueError past 4300 digits (and is quadratic below): count first.
+    if len(parts[0].lstrip("0")) > 10 or int(parts[0]) > MAX_CSEQ:
         raise ParseError("CSeq number exceeds 2**32-1")
     if TOKEN_RE.fullmatch(parts[1]) is None:
         raise ParseError(f"malformed CSeq method {parts[1][:80]!r}")
-    return CSeq(number, parts[1])
+    return CSeq(int(parts[0]), parts[1])
 
 
 def parse_uint(value: str, what: str, maximum: int | None = None) -> int:
@@ -98,7 +100,11 @@ def parse_date(value: str) -> datetime:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError) as exc:
         raise ParseError(f"malformed Date {text[:60]!r}") from exc
-    return parsed.astimezone(timezone.utc)
+    if parsed.utcoffset() != timedelta(0):
+        # '+0100 GMT' ends with ' GMT' too (email.utils reads the +0100); converting
+        # such a date to UTC can also overflow past year 9999 (OverflowError).
+        raise ParseError(f"Date must be in GMT: {text[:60]!r}")
+    return parsed.replace(tzinfo=timezone.utc)
 
 
 def parse_tokens(values: list[str], what: str) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from .address import Address, parse_address
 from .errors import LocalProtocolError, ParseError
-from .grammar import LIST_HEADERS, canonical_name, header_key, split_commas
+from .grammar import LIST_HEADERS, TOKEN_RE, canonical_name, header_key, split_commas
 from .headers import (CSeq, Field, parse_cseq, parse_date, parse_expires, parse_tokens,
                       parse_uint)
 from .uri import Uri, parse_uri
@@ -48,6 +48,27 @@ REASONS = {
     513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline",
     604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }
+
+
+def _reason(status: int, reason: str | None) -> str:
+    """The reason phrase to write. Raises LocalProtocolError for a status outside
+    100-699 or a reason with CR or LF (it would inject header lines)."""
+    if not 100 <= status <= 699:
+        raise LocalProtocolError(f"status {status} out of range 100-699")
+    if reason is None:
+        return REASONS.get(status, "Unknown")
+    if "\r" in reason or "\n" in reason:
+        raise LocalProtocolError("reason phrase contains CR or LF")
+    return reason
+
+
+def _check_request_line(method: str, uri: str) -> None:
+    """Raises LocalProtocolError unless `method SP uri SP SIP/2.0` parses back."""
+    if TOKEN_RE.fullmatch(method) is None:
+        raise LocalProtocolError(f"method {method[:40]!r} is not a token")
+    if not uri or any(c in uri for c in " \t\r\n"):
+        raise LocalProtocolError(f"Request-URI {uri[:80]!r} is empty or has whitespace")
+
 
 # Headers a response copies from its request (RFC 3261 §8.2.6.2).
 _COPIED_TO_RESPONSE = frozenset(("via", "from", "to", "call-id", "cseq"))
@@ -390,6 +411,7 @@ class Request(Message):
 
     def __init__(self, method: str, uri: Uri | str,
                  headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
+        _check_request_line(method, str(uri))
         self.method = method
         self._uri_text = str(uri)
         self._uri = None if isinstance(uri, str) else uri
@@ -408,6 +430,7 @@ class Request(Message):
 
     @uri.setter
     def uri(self, value: Uri | str) -> None:
+        _check_request_line(self.method, str(value))
         self._uri_text = str(value)
         self._uri = None if isinstance(value, str) else value
         self._start = None
@@ -439,8 +462,8 @@ class Request(Message):
         """A response to this request (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq
         copied; `to_tag` added to To when it has none (not on 100, §8.2.6.2)."""
         resp = Response.__new__(Response)
+        resp.reason = _reason(status, reason)
         resp.status = status
-        resp.reason = reason if reason is not None else REASONS.get(status, "Unknown")
         fields = [f for f in self.fields if f.key in _COPIED_TO_RESPONSE]
         resp._init(fields, b"")
         if to_tag is not None and status > 100:
@@ -466,10 +489,8 @@ class Response(Message):
 
     def __init__(self, status: int, reason: str | None = None,
                  headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
-        if not 100 <= status <= 699:
-            raise LocalProtocolError(f"status {status} out of range 100-699")
+        self.reason = _reason(status, reason)
         self.status = status
-        self.reason = reason if reason is not None else REASONS.get(status, "Unknown")
         self._init([Field.new(n, v) for n, v in headers], body)
         if body and "content-length" not in self._index:
             self.add_header("Content-Length", str(len(body)))
@@ -479,8 +500,8 @@ class Response(Message):
         other.reason = self.reason
 
     def set_status(self, status: int, reason: str | None = None) -> None:
+        self.reason = _reason(status, reason)
         self.status = status
-        self.reason = reason if reason is not None else REASONS.get(status, "Unknown")
         self._start = None
         self._wire = None
 

@@ -59,6 +59,12 @@ def parse(data: bytes, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS)
     lines = head.split("\r\n")
     if len(lines) > limits.max_headers:
         raise ParseError(f"more than {limits.max_headers} header lines", 513)
+    crlfs = len(lines) - 1
+    if head.count("\r") != crlfs or head.count("\n") != crlfs:
+        # RFC 3261 §7.3.1: CR and LF come only as CRLF (a line end or a fold). A bare
+        # one inside a value reaches what we build from it (To, Timestamp in
+        # make_response) and makes Field.new raise LocalProtocolError.
+        raise ParseError("bare CR or LF in the header section")
     fields, index = _parse_fields(head, lines)
     try:
         msg = _build(lines[0], fields, index)
@@ -99,14 +105,12 @@ def _parse_fields(head: str, lines: list[str]) -> tuple[list[Field], dict[str, l
         if not colon:
             raise ParseError(f"header line without a name and ':': {line[:60]!r}")
         key = keys.get(name.lower())
-        if key is None:
+        if key is None or not name.isascii():  # 'K' (U+212A KELVIN SIGN).lower() is 'k'
             name = name.rstrip(" \t")  # RFC 3261 §7.3.1: LWS allowed before ':'
+            if TOKEN_RE.fullmatch(name) is None:
+                raise ParseError(f"invalid header name {name[:60]!r}")
             lower = name.lower()
-            key = keys.get(lower)
-            if key is None:
-                if TOKEN_RE.fullmatch(name) is None:
-                    raise ParseError(f"invalid header name {name[:60]!r}")
-                key = lower
+            key = keys.get(lower, lower)
         field = new_field(Field, (name, key, value.strip(" \t"), raw))
         fields.append(field)
         same = index.get(key)

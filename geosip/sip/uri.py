@@ -183,7 +183,8 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
         raise ParseError(f"invalid host in URI {text[:80]!r}")
     if not has_port:
         return host, None
-    if not portpart.isdigit() or not portpart.isascii() or int(portpart) > 65535:
+    if (not portpart.isdigit() or not portpart.isascii() or len(portpart.lstrip("0")) > 5
+            or int(portpart) > 65535):  # int() raises ValueError past 4300 digits
         raise ParseError(f"invalid port in URI {text[:80]!r}")
     return host, int(portpart)
 
