@@ -82,18 +82,25 @@ def forward(data: bytes) -> bytes:
 
 
 def rate(fn, data: bytes, seconds: float) -> float:
+    """Messages per second: the best of several timed rounds, so a busy machine (other
+    processes on the same cores) shows less than it does in the mean."""
     assert fn(data)  # warm-up, and proof that it works
-    n = 0
+    rounds = 5
     batch = 2000
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(batch):
-            fn(data)
-        n += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - start)
+    best = 0.0
+    for _ in range(rounds):
+        n = 0
+        start = time.perf_counter()
+        deadline = start + seconds / rounds
+        while True:
+            for _ in range(batch):
+                fn(data)
+            n += batch
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        best = max(best, n / (now - start))
+    return best
 
 
 def main() -> None:
