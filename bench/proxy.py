@@ -18,6 +18,7 @@ How the rate is searched: single short probe runs climb the ladder from --start 
 failure; then, from two steps below it, each step is run twice for --seconds, climbing until
 a step fails (or descending until one passes). "Max" is the last step passing both runs;
 when one run of the next step passed too, the limit is reported as a range (VM jitter).
+Every run gets a fresh UAS and fresh ports; each server is checked with one call first.
 
 Run: .venv/bin/python bench/proxy.py [--quick] [--scenario S] [--target T] [--json FILE]
 (bench/README.md). Needs sipp and kamailio (installed with apt-get when root).
@@ -26,6 +27,7 @@ Run: .venv/bin/python bench/proxy.py [--quick] [--scenario S] [--target T] [--js
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -68,70 +70,62 @@ class Children:
     def start(self, argv: list[str], logfile: Path, env: dict | None = None) -> subprocess.Popen:
         with open(logfile, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=REPO)
         self.procs.append(proc)
         return proc
 
     def stop(self, proc: subprocess.Popen, grace: float = 5.0) -> None:
         """SIGTERM to the process itself (Kamailio's main stops its children), then SIGKILL
         to whatever is left of its process group."""
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
                 proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         proc.wait()
-        if proc in self.procs:
-            self.procs.remove(proc)
+        self.procs.remove(proc)
 
     def stop_all(self) -> None:
         for proc in reversed(list(self.procs)):
             self.stop(proc, grace=2.0)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def udp_port_bound(port: int) -> bool:
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/udp") as table:
-        return any(line.split()[1] == want for line in list(table)[1:])
+def free_udp_ports(count: int) -> list[int]:
+    """Distinct free ports: fresh ones for every run, so that a proxy still retransmitting
+    the INVITEs of a failed run cannot feed stale calls to the next run's UAS."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 def wait_bound(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
+    """Wait until 127.0.0.1:port is bound (/proc/net/udp) while proc lives."""
+    want, end = f" 0100007F:{port:04X} ", time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
-        if udp_port_bound(port):
+        if want in Path("/proc/net/udp").read_text():
             return True
         time.sleep(0.05)
     return False
 
 
 def cpu_ticks(root: int) -> int:
-    """utime+stime+cutime+cstime of root and of every live descendant (a reaped child's
-    time is already in its parent's cutime/cstime)."""
-    stats: dict[int, tuple[int, int]] = {}  # pid -> (ppid, ticks)
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                raw = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
+    """utime+stime+cutime+cstime of root and of every live descendant, in clock ticks (a
+    reaped child's time is already in its parent's cutime/cstime)."""
+    ticks, kids = {}, {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            raw = Path(f"/proc/{name}/stat").read_text()
             fields = raw[raw.rindex(")") + 2:].split()  # fields[0] is stat field 3 (state)
-            stats[int(name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
-    tree, total = {root}, 0
-    for pid in sorted(stats):  # children have larger pids, except after pid wrap-around
-        if pid in tree or stats[pid][0] in tree:
-            tree.add(pid)
-            total += stats[pid][1]
+            ticks[int(name)] = sum(int(f) for f in fields[11:15])
+            kids.setdefault(int(fields[1]), []).append(int(name))
+    todo, total = [root], 0
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo += kids.get(pid, [])
     return total
 
 
@@ -144,11 +138,12 @@ class Run:
     calls: int
     ok: int = 0
     failed: int = 0
-    retrans: int = 0
-    elapsed: float = 0.0
+    retrans: int = 0  # UAC + UAS
+    elapsed: float = 0.0  # seconds from sipp's first call to its exit
     exit_code: int | None = None
-    cpu_s: float | None = None
-    note: str = ""
+    cpu_s: float | None = None  # server CPU over the UAC run
+    load: float = 0.0  # 1-minute load average after the run: others competing for the CPUs?
+    note: str = ""  # why the run failed; empty when it passed
 
     @property
     def passed(self) -> bool:
@@ -157,10 +152,7 @@ class Run:
 
 def read_sipp_stats(path: Path) -> dict | None:
     """Last row of a sipp -trace_stat CSV (cumulative counters)."""
-    try:
-        rows = list(csv.reader(path.open(), delimiter=";"))
-    except OSError:
-        return None
+    rows = list(csv.reader(path.open(), delimiter=";")) if path.exists() else []
     if len(rows) < 2:
         return None
     row = dict(zip(rows[0], rows[-1]))
@@ -196,7 +188,6 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace, tmp: Path, children: Children) -> None:
         self.args, self.tmp, self.children = args, tmp, children
-        self.uas_port, self.uac_port = free_udp_port(), free_udp_port()
         self.deadline = time.monotonic() + args.budget
         self.count = 0
 
@@ -206,34 +197,36 @@ class Bench:
     def run(self, rate: int, seconds: float, proxy_port: int | None, server_pid: int | None) -> Run:
         """One UAC run of rate x seconds calls against a fresh UAS, via the proxy if any."""
         self.count += 1
+        uas_port, uac_port = free_udp_ports(2)
         calls, limit = max(1, round(rate * seconds)), seconds * 1.5 + 10
         run, base = Run(rate, seconds, calls), self.tmp / f"run{self.count}"
-        uas = self.children.start(sipp_argv("uas", self.uas_port, calls, limit + 5, Path(f"{base}-uas.csv")),
+        uas = self.children.start(sipp_argv("uas", uas_port, calls, limit + 5, Path(f"{base}-uas.csv")),
                                   Path(f"{base}-uas.log"))
         try:
-            if not wait_bound(self.uas_port, uas):
+            if not wait_bound(uas_port, uas):
                 run.note = "sipp UAS did not start"
                 return run
-            uac_argv = sipp_argv("uac", self.uac_port, calls, limit, Path(f"{base}-uac.csv"))
-            uac_argv += ["-r", str(rate), "-l", str(max(100, rate * 20)), "-recv_timeout", "5000",
+            uac_argv = sipp_argv("uac", uac_port, calls, limit, Path(f"{base}-uac.csv"))
+            uac_argv += ["-r", str(rate), "-l", str(min(15000, max(100, rate * 3))), "-recv_timeout", "5000",
                          "-trace_err", "-error_file", f"{base}-uac-errors.log"]
             if proxy_port:
                 uac_argv += ["-rsa", f"{HOST}:{proxy_port}"]
-            uac_argv.append(f"{HOST}:{self.uas_port}")  # Request-URI sip:service@UAS
+            uac_argv.append(f"{HOST}:{uas_port}")  # Request-URI sip:service@UAS
             ticks0 = cpu_ticks(server_pid) if server_pid else 0
             uac = self.children.start(uac_argv, Path(f"{base}-uac.log"))
             run.exit_code = uac.wait()
-            self.children.procs.remove(uac)
+            self.children.stop(uac)
             if server_pid:
                 run.cpu_s = (cpu_ticks(server_pid) - ticks0) / os.sysconf("SC_CLK_TCK")
-            try:
-                uas.wait(5)  # -m calls: exits by itself once every call is over
-            except subprocess.TimeoutExpired:
-                pass
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                uas.wait(5)  # -m calls: it exits by itself once every call is over
         finally:
             self.children.stop(uas, grace=1.0)
-        return judge(run, read_sipp_stats(Path(f"{base}-uac.csv")),
-                     read_sipp_stats(Path(f"{base}-uas.csv")))
+        run.load = os.getloadavg()[0]
+        judge(run, read_sipp_stats(Path(f"{base}-uac.csv")), read_sipp_stats(Path(f"{base}-uas.csv")))
+        if not run.passed:
+            time.sleep(3)  # let an overloaded proxy drain before the next run
+        return run
 
 
 # --- servers under test --------------------------------------------------------------------
@@ -257,12 +250,19 @@ def start_geosip(bench: Bench, mode: str, port: int) -> subprocess.Popen:
 
 
 def python_info(python: str) -> str:
-    code = ("import sys, sysconfig, platform, os; c = sysconfig.get_config_var('CONFIG_ARGS') or '';"
-            "print(f'{os.path.realpath(sys.executable)} ({platform.python_implementation()} '"
-            "f'{platform.python_version()}, PGO {\"yes\" if \"enable-optimizations\" in c else \"no\"}, '"
-            "f'LTO {\"yes\" if \"with-lto\" in c else \"no\"})')")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30)
-    return f"{python} -> {out.stdout.strip()}" if out.returncode == 0 else f"{python} (unusable: {out.stderr.strip()})"
+    """Which interpreter runs geosip (path given, where it resolves, version, build); exits
+    when it cannot import geosip and gevent. geosip runs from the repo root, so an interpreter
+    without geosip installed still runs this checkout's code (its dependencies are needed)."""
+    code = ("import os, sys, platform as p, gevent, geosip.cli.main; print(os.path.realpath(sys.executable), "
+            "f'({p.python_implementation()} {p.python_version()}, {p.python_build()[1]}, {p.python_compiler()})')")
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    except OSError as exc:
+        sys.exit(f"bench/proxy.py: --python {python}: {exc}")
+    if out.returncode != 0:
+        sys.exit(f"bench/proxy.py: --python {python} cannot import geosip (run `make venv`, or give an "
+                 f"interpreter with geosip installed): {out.stderr.strip().splitlines()[-1:]}")
+    return f"{python} -> {out.stdout.strip()}"
 
 
 # --- rate search ---------------------------------------------------------------------------
@@ -270,7 +270,8 @@ def python_info(python: str) -> str:
 def search(bench: Bench, label: str, proxy_port: int | None, server_pid: int | None) -> dict:
     """Probe up the ladder, then confirm each step twice; see the module docstring."""
     args = bench.args
-    ladder = [r for r in LADDER if args.start <= r <= args.max_rate] or [args.start]
+    ladder = [r for r in LADDER if r <= args.max_rate] or [args.max_rate]
+    first = next((i for i, r in enumerate(ladder) if r >= args.start), len(ladder) - 1)
     runs: list[dict] = []
 
     def step(rate: int, seconds: float, probe: bool) -> Run:
@@ -282,13 +283,13 @@ def search(bench: Bench, label: str, proxy_port: int | None, server_pid: int | N
         return run
 
     first_fail = len(ladder)
-    for i, rate in enumerate(ladder):
-        if bench.out_of_time() or not step(rate, args.probe_seconds, True).passed:
+    for i in range(first, len(ladder)):
+        if bench.out_of_time() or not step(ladder[i], args.probe_seconds, True).passed:
             first_fail = i
             break
     best: tuple[int, list[Run]] | None = None
     passes: dict[int, int] = {}
-    i, climbing = max(0, first_fail - 2), True
+    i, climbing = max(first, first_fail - 2), True  # below --start only when descending
     while 0 <= i < len(ladder) and not bench.out_of_time():
         pair = [step(ladder[i], args.seconds, False) for _ in range(2)]
         passes[ladder[i]] = sum(r.passed for r in pair)
@@ -315,16 +316,15 @@ def search(bench: Bench, label: str, proxy_port: int | None, server_pid: int | N
 
 def bench_server(bench: Bench, target: str, mode: str) -> dict:
     """Start one server, smoke-test it with a single call, search its limit, stop it."""
-    label, port = f"{target} {mode}", free_udp_port()
+    label, (port,) = f"{target} {mode}", free_udp_ports(1)
     start = start_kamailio if target == "kamailio" else start_geosip
     proc = start(bench, mode, port)
     try:
-        if not wait_bound(port, proc):
-            log(f"  [{label}] did not start (exit {proc.poll()}); see its log under {bench.tmp}")
-        smoke = bench.run(10, 0.1, port, proc.pid)
-        if not smoke.passed:
+        smoke = bench.run(10, 0.1, port, proc.pid) if wait_bound(port, proc) else None
+        if not (smoke and smoke.passed):
+            why = smoke.note if smoke else f"server did not start (exit {proc.poll()})"
             tail = (bench.tmp / f"{target}-{mode}.log").read_text(errors="replace").strip().splitlines()[-5:]
-            log(f"  [{label}] smoke call failed: {smoke.note}; server log ends:\n    " + "\n    ".join(tail))
+            log(f"  [{label}] smoke call failed: {why}; server log ends:\n    " + "\n    ".join(tail))
             return {"label": label, "error": NOT_ROUTING if target == "geosip" else "smoke call failed"}
         return search(bench, label, port, proc.pid)
     finally:
@@ -348,9 +348,16 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a and b else "-"
 
 
+def cpu_at(res: dict | None, rate: int | None) -> float | None:
+    """CPU s per 1,000 calls over the passing runs (probes included) at this rate."""
+    runs = [r for r in (res or {}).get("runs", []) if r["rate"] == rate and r["passed"]]
+    return 1000 * sum(r["cpu_s"] for r in runs) / sum(r["calls"] for r in runs) if runs else None
+
+
 def table(results: dict, python: str) -> str:
     head = ["scenario", "geosip max calls/s", "Kamailio max calls/s", "geosip/Kamailio",
-            "geosip CPU s/1000 calls", "Kamailio CPU s/1000 calls", "CPU geosip/Kamailio"]
+            "geosip CPU s/1000 calls", "Kamailio CPU s/1000 calls", "CPU geosip/Kamailio",
+            "CPU ratio, same rate"]
     rows = []
     for mode in ("stateless", "stateful"):
         g, k = results.get(f"geosip {mode}"), results.get(f"kamailio {mode}")
@@ -359,9 +366,10 @@ def table(results: dict, python: str) -> str:
         gmax, kmax = (r.get("max") if r else None for r in (g, k))
         gcpu, kcpu = (r.get("cpu_s_per_1000") if r else None for r in (g, k))
         rows.append([mode, rate_cell(g), rate_cell(k), ratio(gmax, kmax),
-                     f"{gcpu:.3f}" if gcpu else "-", f"{kcpu:.3f}" if kcpu else "-", ratio(gcpu, kcpu)])
+                     f"{gcpu:.3f}" if gcpu else "-", f"{kcpu:.3f}" if kcpu else "-", ratio(gcpu, kcpu),
+                     ratio(gcpu, cpu_at(k, gmax))])
     widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [head] + rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + rows]
     if "direct" in results:
         lines.append(f"direct sipp -> sipp (no proxy, the load generator's limit): "
                      f"{rate_cell(results['direct'])} calls/s")
@@ -386,23 +394,31 @@ def ensure_tools(need_kamailio: bool) -> None:
     subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env)
 
 
+def tool_version(exe: str) -> str:
+    path = shutil.which(exe, path=SBIN_PATH)
+    out = subprocess.run([path, "-v"], capture_output=True, text=True).stdout.split("\n") if path else []
+    return next((line.strip() for line in out if line.strip()), "")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", choices=SCENARIOS, help="run only this one (default: all)")
     p.add_argument("--target", choices=("geosip", "kamailio", "both"), default="both")
     p.add_argument("--seconds", type=float, default=10, help="length of each confirm run (default 10)")
-    p.add_argument("--probe-seconds", type=float, default=2, help="length of each probe run (default 2)")
-    p.add_argument("--quick", action="store_true", help="smoke version: 3 s runs, 1 s probes")
+    p.add_argument("--probe-seconds", type=float, default=3, help="length of each probe run (default 3)")
+    p.add_argument("--quick", action="store_true", help="smoke version: 3 s runs, 1.5 s probes")
     p.add_argument("--start", type=int, default=100, help="lowest rate tried, calls/s (default 100)")
     p.add_argument("--max-rate", type=int, default=LADDER[-1], help="highest rate tried")
-    p.add_argument("--budget", type=float, default=1800, help="stop searching after this many seconds")
+    p.add_argument("--budget", type=float, default=1200, help="stop searching after this many seconds")
     p.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"),
                    help="interpreter that runs geosip (default: the venv's)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--logs", type=Path, help="keep sipp and server logs in this folder")
     args = p.parse_args(argv)
     if args.quick:
-        args.seconds, args.probe_seconds = 3, 1
+        args.seconds, args.probe_seconds = 3, 1.5
+    if os.sep in args.python:  # children run from the repo root
+        args.python = os.path.abspath(args.python)
     return args
 
 
@@ -413,10 +429,14 @@ def main(argv: list[str] | None = None) -> int:
     proxied = [s for s in scenarios if s != "direct"]
     ensure_tools(need_kamailio="kamailio" in targets and bool(proxied))
     python = python_info(args.python) if "geosip" in targets and proxied else "(not used)"
+    if os.getloadavg()[0] > 0.5:
+        log(f"warning: load average {os.getloadavg()[0]:.2f} before starting: other processes "
+            "compete for the CPUs and will lower the rates (CPU per call suffers less)")
     if int(Path("/proc/sys/net/core/rmem_max").read_text()) < BUFF:
         log(f"warning: net.core.rmem_max < {BUFF}: UDP receive buffers will be smaller than 1 MB")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    children, results = Children(), {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the finally below
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    children, results, status = Children(), {}, 0
     with tempfile.TemporaryDirectory(prefix="geosip-bench-") as tmp:
         if args.logs:
             args.logs.mkdir(parents=True, exist_ok=True)
@@ -430,22 +450,19 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     log(f"{target} {scenario}")
                     results[f"{target} {scenario}"] = bench_server(bench, target, scenario)
+        except KeyboardInterrupt:
+            log("interrupted: the table shows what finished")
+            status = 130
         finally:
             children.stop_all()
     print(table(results, python))
     if args.json:
-        versions = {exe: subprocess.run([shutil.which(exe, path=SBIN_PATH) or exe, "-v"], capture_output=True,
-                                        text=True).stdout.strip().splitlines()[:1] for exe in ("sipp", "kamailio")
-                    if shutil.which(exe, path=SBIN_PATH)}
         doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "python": python,
-               "cpus": os.cpu_count(), "versions": versions, "args": {k: str(v) for k, v in vars(args).items()},
-               "results": results}
+               "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()},
+               "versions": {exe: tool_version(exe) for exe in ("sipp", "kamailio")}, "results": results}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(main())
