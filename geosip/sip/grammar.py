@@ -86,35 +86,35 @@ def unescape(text: str) -> str:
     return unquote(text, encoding="utf-8", errors="surrogateescape")
 
 
+# What can hide a comma in a list element: a quoted-string (with quoted-pairs), an
+# <...> URI, or the comma itself; a stray '"' or '<' is an unterminated one.
+_LIST_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|<[^>]*>|,|["<]')
+
+
 def split_commas(value: str) -> list[str]:
     """Split a list header's value at commas outside quoted strings and <...>.
 
     Empty elements (',,') are a syntax error: RFC 3261 §7.3.1 lists have no empty items.
-    Raises ParseError on an unterminated quoted string.
+    Raises ParseError on an unterminated quoted string or '<'.
     """
     if "," not in value:
         return [value]
-    parts: list[str] = []
-    start = 0
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if c == '"':
-            i = skip_quoted(value, i)
-            continue
-        if c == "<":
-            end = value.find(">", i)
-            if end < 0:
+    if '"' not in value and "<" not in value:  # Via, Allow, Supported...: no hiding place
+        parts = [p.strip() for p in value.split(",")]
+    else:
+        parts = []
+        start = 0
+        for m in _LIST_TOKENS.finditer(value):
+            token = m.group()
+            if token == ",":
+                parts.append(value[start:m.start()].strip())
+                start = m.end()
+            elif token == '"':
+                raise ParseError("unterminated quoted string")
+            elif token == "<":
                 raise ParseError("unterminated '<' in header value")
-            i = end + 1
-            continue
-        if c == ",":
-            parts.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    parts.append(value[start:].strip())
-    if any(not p for p in parts):
+        parts.append(value[start:].strip())
+    if not all(parts):
         raise ParseError("empty element in comma-separated header value")
     return parts
 

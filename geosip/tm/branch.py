@@ -68,7 +68,7 @@ class Branch:
         if self.cell.ctx.record_route_wanted:
             tm.core.record_route(request, self.cell.ctx.inbound.listener, listener)
         request.prepend_value("Via", our_via(listener, self.branch_id))
-        config = tm.timers
+        config = self.cell.timers  # per transaction (t_set_fr)
         if request.method == "INVITE":
             self.machine = ClientInvite(request, config=config, reliable=dest.reliable,
                                         ack_factory=lambda resp: make_ack(request, resp))
@@ -118,14 +118,15 @@ class Branch:
             out.append(self.fr_inv_deadline)
         return out
 
-    def fire_timers(self, now: float) -> None:
+    def fire_timers(self, now: float, due: float) -> None:
+        """Fire every timer whose deadline is at or before `due`."""
         for machine in (self.machine, self.cancel_machine):
             if machine is None:
                 continue
             for timer, deadline in list(machine.timers.items()):
-                if deadline <= now:
+                if deadline <= due:
                     self._actions(machine, machine.on_timer(timer, now))
-        if self.fr_inv_deadline is not None and self.fr_inv_deadline <= now and self.pending:
+        if self.fr_inv_deadline is not None and self.fr_inv_deadline <= due and self.pending:
             # Kamailio's fr_inv_timer (RFC 3261 §16.8 timer C): give up on the branch.
             self.fr_inv_deadline = None
             self.cancel()
@@ -169,7 +170,7 @@ class Branch:
                 if self.cancel_pending:
                     self.cancel()
                 elif self.request.method == "INVITE":
-                    self.fr_inv_deadline = time.monotonic() + self.cell.tm.fr_inv_timer
+                    self.fr_inv_deadline = time.monotonic() + self.cell.fr_inv_timer
                     self.cell.wake_at(self.fr_inv_deadline)
             if status > 100 and not self.cell.final_sent:
                 self.cell.forward_upstream(response)

@@ -39,6 +39,7 @@ from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, Se
 from geosip.sip.txn.actions import Action
 
 from .branch import Branch
+from .scheduler import SLACK
 from .select import best_response, final_status
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ _NEVER = float("inf")
 class Cell:
     __slots__ = ("tm", "ctx", "request", "key", "server", "branches", "queue", "active",
                  "final_sent", "cancelled", "to_tag", "failed_over", "_done", "_wake",
-                 "reply_dest")
+                 "reply_dest", "timers", "fr_inv_timer", "suspended", "dropped",
+                 "id_index", "id_label")
 
     def __init__(self, tm: "Tm", ctx: "RequestContext", key: tuple[str, ...]) -> None:
         self.tm = tm
@@ -81,6 +83,17 @@ class Cell:
         self._wake = _NEVER  # when the scheduler is due to call on_timers
         # Every response of the transaction goes where the request's top Via says.
         self.reply_dest = reply_destination(self.request.top_via, ctx.inbound)
+        # Script hooks (geosip/modules/tm, tmx). The timers of branches created from now
+        # on (KSR.tm.t_set_fr); suspended: neither the end of a route nor a failed last
+        # branch answers (KSR.tmx.t_suspend, KSR.async.route); dropped: indexes of
+        # branches whose replies no longer count (KSR.tm.t_drop_replies); the
+        # transaction's id ($T(id_index), $T(id_label)), set by Tm.add_cell.
+        self.timers = tm.timers
+        self.fr_inv_timer = tm.fr_inv_timer
+        self.suspended = False
+        self.dropped: set[int] | None = None
+        self.id_index = 0
+        self.id_label = 0
 
     # ---- life ------------------------------------------------------------------------
 
@@ -117,7 +130,7 @@ class Cell:
     def on_timers(self, now: float) -> None:
         """Called by the scheduler: fire the due timers of every machine. A wake-up
         made stale by a later re-arming is ignored."""
-        if self._done or now < self._wake:
+        if self._done or now + SLACK < self._wake:
             return
         self._wake = _NEVER
         self.post(("timers",))
@@ -133,6 +146,11 @@ class Cell:
                 self._server_actions(self._server_request(event[1], event[2]))
             elif kind == "cancel":
                 self.cancel_branches(reason_cancel=True)
+                if self.suspended and not self.final_sent:  # nothing to wait for
+                    self.suspended = False
+                    self.reply(487)
+            elif kind == "call":  # run a callable in the cell's greenlet (a resumed route)
+                event[1]()
         except Exception:
             log.exception("transaction %s: event %s failed", self.key[0], kind)
 
@@ -143,11 +161,12 @@ class Cell:
         return self.server.on_request(request, now)
 
     def _fire_timers(self, now: float) -> None:
+        due = now + SLACK  # the scheduler batches timers this close together
         for timer, deadline in list(self.server.timers.items()):
-            if deadline <= now:
+            if deadline <= due:
                 self._server_actions(self.server.on_timer(timer, now))
         for branch in list(self.branches):
-            branch.fire_timers(now)
+            branch.fire_timers(now, due)
         self._check_done()
         if not self._done:
             deadlines = [*self.server.timers.values()]
@@ -234,27 +253,40 @@ class Cell:
             return
         if status >= 600:
             self.cancel_branches()
-        if any(b.pending for b in self.branches):
+        if self.suspended or any(b.pending for b in self.branches):
             return
-        finals = [b.final for b in self.branches if b.final is not None]
-        best = best_response(finals)
+        best = best_response(self.finals())
         if self.cancelled:
             self.reply(487)
             return
         if self.ctx.has_failure_handler() and not self.failed_over:
             before = len(self.branches)
             self.ctx.run_failure(best)
-            if self.final_sent or any(b.pending for b in self.branches[before:]):
+            if (self.final_sent or self.suspended or
+                    any(b.pending for b in self.branches[before:])):
                 return
         self.forward_upstream(best, final_status(best))
+
+    def finals(self) -> list[Response]:
+        """The final responses that count for the choice of the best one: every
+        branch's, less those the script dropped (t_drop_replies) unless that leaves
+        none."""
+        finals = [b.final for b in self.branches if b.final is not None]
+        dropped = self.dropped
+        if dropped:
+            kept = [b.final for b in self.branches
+                    if b.final is not None and b.index not in dropped]
+            if kept:
+                return kept
+        return finals
 
     def settle(self) -> None:
         """After a route: with no branch pending and no final sent, answer now: the
         best branch response, or 500 when the route created the transaction but
         neither relayed nor replied."""
-        if self.final_sent or any(b.pending for b in self.branches):
+        if self.final_sent or self.suspended or any(b.pending for b in self.branches):
             return
-        finals = [b.final for b in self.branches if b.final is not None]
+        finals = self.finals()
         if not finals:
             log.warning("transaction %s: route ended without relay or reply", self.key[0])
             self.reply(500, "No Route")

@@ -9,6 +9,7 @@ transaction count (tm:inuse_transactions).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,6 +53,7 @@ class Tm:
         self.scheduler = Scheduler()
         self.servers: dict[ServerKey, Cell] = {}
         self.clients: dict[ClientKey, Branch] = {}
+        self._labels = itertools.count(1)
 
     def configure(self, config: TmConfig) -> None:
         """Apply timers; transactions started afterwards use them."""
@@ -70,6 +72,10 @@ class Tm:
     # ---- tables ----------------------------------------------------------------------
 
     def add_cell(self, cell: Cell) -> None:
+        # Kamailio names a transaction by (hash index, label): $T(id_index), $T(id_label)
+        # and KSR.tmx.t_continue(index, label, ...) use them. The label alone is unique.
+        cell.id_label = label = next(self._labels)
+        cell.id_index = label & 0xFFFF
         self.servers[cell.key] = cell
         self.stats.inc("tm:UAS_transactions")
 
@@ -107,10 +113,18 @@ class Tm:
             ctx.cell = cell
             cell.start()
         sent = 0
+        # The script layer's branch route (KSR.tm.t_on_branch): hook(ctx, request,
+        # dst_uri) -> (keep, dst_uri) may change the branch's copy of the request and
+        # its destination, or drop the branch.
+        hook = ctx.script.extra.get("branch_hook")
         for uri, dst_uri in ctx.targets():
             branch_request = request.copy()
             assert isinstance(branch_request, Request)
             branch_request.uri = uri
+            if hook is not None:
+                keep, dst_uri = hook(ctx, branch_request, dst_uri)  # type: ignore[operator]
+                if not keep:
+                    continue
             branch = cell.add_branch(branch_request)
             found = self.core.destination(branch_request, dst_uri)
             if found is None:

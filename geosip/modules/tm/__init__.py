@@ -1,0 +1,1 @@
+"""tm: Kamailio's transaction module for scripts (KSR.tm). See README.md."""
