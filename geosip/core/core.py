@@ -114,9 +114,17 @@ class Core:
         try:
             self.router.request(ctx)
         except ParseError as exc:
+            # A header the route read is malformed: answer as for a request that failed
+            # to parse (the reply cannot be built from the message's own parsed headers).
             log.info("bad %s from %s: %s", msg.method, inbound.source, exc.reason)
-            if not ctx.replied and msg.method != "ACK":
-                ctx.reply(exc.status, None)
+            if not ctx.replied and ctx.cell is None and msg.method != "ACK":
+                exc.fields = list(msg.fields)
+                self._bad_message(exc, inbound)
+            elif ctx.cell is not None and not ctx.cell.final_sent:
+                try:
+                    ctx.cell.reply(exc.status)
+                except ParseError:  # the reply needs the very header that is broken
+                    log.info("cannot answer %s: %s", msg, exc.reason)
         except Exception:
             log.exception("route failed for %s from %s", msg, inbound.source)
             if not ctx.replied and msg.method != "ACK":

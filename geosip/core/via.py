@@ -6,7 +6,6 @@ the way out, and where a response goes back to (RFC 3261 §16.6 item 8, §16.11,
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 
 from geosip.sip import Message, Request
@@ -17,16 +16,20 @@ DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "ws": 80, "tls": 5061, "wss": 443}
 _VIA_PROTO = {"UDP": "udp", "TCP": "tcp", "TLS": "tls", "WS": "ws", "WSS": "wss",
               "SCTP": "sctp"}
 
-# Branches of stateful transactions: a per-process random prefix and a counter, so two
-# geosip processes (or restarts) never reuse one (RFC 3261 §8.1.1.7: unique in space
-# and time).
+# Branches of stateful transactions carry a per-process random prefix, so two geosip
+# processes (or a restart) never produce the same one (RFC 3261 §8.1.1.7: unique in
+# space and time), and so a response we made ourselves is never mistaken for one that
+# carries our Via (is_our_branch).
 _PREFIX = MAGIC_COOKIE + "gs" + os.urandom(4).hex()
-_counter = itertools.count(1)
 
 
-def new_branch() -> str:
-    """A fresh RFC 3261 branch for a stateful client transaction."""
-    return f"{_PREFIX}{next(_counter):x}"
+def branch_for(server_key: tuple[str, ...], index: int) -> str:
+    """The branch of client transaction `index` of a server transaction: the same for
+    every retransmission of the request, different for different requests (the key
+    identifies the request, RFC 3261 §17.2.3)."""
+    digest = hashlib.md5("\x00".join(server_key).encode("utf-8", "surrogateescape"),
+                         usedforsecurity=False).hexdigest()[:16]
+    return f"{_PREFIX}{digest}.{index}"
 
 
 def is_our_branch(branch: str | None) -> bool:

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from geosip.core.via import new_branch, our_via
+from geosip.core.via import branch_for, our_via
 from geosip.sip import Request, Response
 from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, StartTimer,
                             Terminated, TimedOut, ToTU, TransportFailed)
@@ -63,7 +63,10 @@ class Branch:
         tm = self.cell.tm
         self.dest = dest
         self.listener = listener
-        self.branch_id = new_branch()
+        # Derived from the server transaction: a retransmission that arrives after the
+        # transaction is gone (wt_timer) is forwarded with the same branch, and the next
+        # hop absorbs it as the retransmission it is (RFC 3261 §17.2.3).
+        self.branch_id = branch_for(self.cell.key, self.index)
         request = self.request
         if self.cell.ctx.record_route_wanted:
             tm.core.record_route(request, self.cell.ctx.inbound.listener, listener)
@@ -134,7 +137,10 @@ class Branch:
 
     def _actions(self, machine: ClientInvite[Any] | ClientNonInvite[Any],
                  actions: list[Action[Any]]) -> None:
-        tm = self.cell.tm
+        cell = self.cell
+        if cell is None:  # the transaction ended while an earlier action ran
+            return
+        tm = cell.tm
         now = time.monotonic()
         failed = False
         for action in actions:
@@ -143,7 +149,7 @@ class Branch:
                 if not tm.send_request(action.message, self.dest, self.listener):
                     failed = True  # reported after the list (actions.py contract)
             elif isinstance(action, StartTimer):
-                self.cell.wake_at(now + action.delay)
+                cell.wake_at(now + action.delay)
             elif isinstance(action, ToTU):
                 if machine is self.machine:
                     self._to_tu(action.message)
@@ -156,7 +162,7 @@ class Branch:
             elif isinstance(action, Terminated):
                 method = "CANCEL" if machine is self.cancel_machine else self.request.method
                 tm.remove_branch(self.branch_id, method)
-                self.cell._check_done()
+                cell._check_done()
             elif not isinstance(action, CancelTimer):
                 raise AssertionError(f"unknown action {action!r}")
         if failed and not machine.terminated:

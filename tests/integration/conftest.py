@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -12,6 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from ._proxy import HOST, Proxy
+from ._sipp import Sipp
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 20.0  # seconds; gevent's import and monkey-patching take about one
@@ -75,3 +79,49 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
+
+
+# ---- geosip as a proxy between peers, and sipp (test_proxy_*.py) ----------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def proxy(start: Callable[..., Server], free_port: Callable[..., int],
+          monkeypatch: pytest.MonkeyPatch) -> Callable[..., Proxy]:
+    """Returns proxy(*args, tls_port=None, ws_port=None) -> Proxy: `geosip run` with
+    `args` on udp and tcp (one port), plus tls/ws when given, once it is ready."""
+    # --router tests.integration.routers:NAME imports from the work tree.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+
+    def make(*args: str, tls_port: int | None = None, ws_port: int | None = None) -> Proxy:
+        port = free_port()
+        listen = ["-l", f"udp:{HOST}:{port}", "-l", f"tcp:{HOST}:{port}"]
+        ports = {}
+        if tls_port:
+            listen += ["-l", f"tls:{HOST}:{tls_port}"]
+            ports["tls"] = tls_port
+        if ws_port:
+            listen += ["-l", f"ws:{HOST}:{ws_port}"]
+            ports["ws"] = ws_port
+        server = start(*listen, *args)
+        server.wait_for("geosip ready")
+        return Proxy(server, port, ports)
+
+    return make
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
+    """Returns sipp(name, scenario, port=..., ...) -> Sipp (see _sipp.py); every sipp
+    it made is killed at the end of the test, passed or failed."""
+    peers: list[Sipp] = []
+
+    def make(name: str, scenario: Path, **kwargs: object) -> Sipp:
+        peers.append(Sipp(name, scenario, tmp_path / "sipp", **kwargs))  # type: ignore[arg-type]
+        return peers[-1]
+
+    yield make
+    for peer in peers:
+        peer.kill()
