@@ -66,6 +66,7 @@ setup(
             "pytest>=8,<10",
             "hypothesis>=6.100,<7",
             "trustme>=1.1,<2",
+            "websockets>=13,<18",
         ],
     },
     entry_points={
