@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the server in the foreground")
     run.add_argument(
         "-c", "--config", metavar="FILE",
-        help="Lua routing script and config (only checked for readability so far)",
+        help="Lua routing script (Kamailio KEMI: ksr_request_route...); SIGHUP reloads it",
     )
     run.add_argument(
         "-l", "--listen", metavar="PROTO:ADDR:PORT", action="append", type=_listen_arg,
@@ -49,17 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder for the server's data, created if missing (default: {DEFAULT_DATA_DIR})",
     )
     run.add_argument(
-        "--router", default="relay", metavar="NAME",
-        help="routing logic until the Lua engine exists: relay (stateful t_relay to the "
-        "Request-URI, default), forward (stateless), or module:attribute of a Python router",
+        "--router", default=None, metavar="NAME",
+        help="route with Python instead of the -c script: relay (stateful t_relay to the "
+        "Request-URI; the default without -c), forward (stateless), or module:attribute "
+        "of a Python router; -c is then only checked for readability",
     )
     run.add_argument(
         "--alias", action="append", default=[], metavar="HOST[:PORT]",
         help="another name this server answers to (is_myself), repeatable",
     )
-    run.add_argument("--fr-timer", type=float, default=30.0, metavar="SECONDS",
+    run.add_argument("--fr-timer", type=float, metavar="SECONDS",
                      help="wait for any reply to a forwarded request (default 30)")
-    run.add_argument("--fr-inv-timer", type=float, default=120.0, metavar="SECONDS",
+    run.add_argument("--fr-inv-timer", type=float, metavar="SECONDS",
                      help="wait for a final reply after a provisional one (default 120)")
     run.add_argument("--tcp-accept-aliases", action="store_true",
                      help="reuse a TCP/TLS connection for requests to the Via sent-by of a "
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tls-verify", action="store_true",
                      help="do not verify certificates of TLS servers we connect to")
     run.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        "--log-level", choices=["debug", "info", "warning", "error"],
         help="logging threshold (default: info; debug logs every dropped message)",
     )
     return parser
@@ -86,14 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         monkey.patch_all()
         from geosip.cli.run import RunOptions, run
 
+        # What the command line gave explicitly wins over the script's geosip table.
+        given = {name for name, value in (
+            ("listens", args.listen), ("aliases", args.alias), ("log_level", args.log_level),
+            ("fr_timer", args.fr_timer), ("fr_inv_timer", args.fr_inv_timer),
+            ("tls_certificate", args.tls_cert), ("tls_private_key", args.tls_key),
+            ("tls_ca_file", args.tls_ca), ("tls_verify", args.no_tls_verify or None))
+            if value}
         listens = args.listen or [parse_listen(s) for s in DEFAULT_LISTEN]
         return run(RunOptions(
             config=args.config, listens=listens, data_dir=args.data_dir,
-            log_level=args.log_level, router=args.router, aliases=args.alias,
-            fr_timer=args.fr_timer, fr_inv_timer=args.fr_inv_timer,
+            log_level=args.log_level or "info", router=args.router, aliases=args.alias,
+            fr_timer=args.fr_timer or 30.0, fr_inv_timer=args.fr_inv_timer or 120.0,
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
             tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,
-            accept_aliases=args.tcp_accept_aliases))
+            accept_aliases=args.tcp_accept_aliases, given=frozenset(given)))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

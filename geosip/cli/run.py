@@ -1,9 +1,14 @@
 """`geosip run`: build the server from the command line and serve until a signal.
 
-The core (geosip.core) routes with the router named by --router (the Lua engine of a
-later issue will be the default); the transport layer listens where -l says.
+The core (geosip.core) routes with the Lua script given by -c, or scripts/default.lua
+without one (geosip.script: KSR holds the core exports and the modules the script's
+`geosip` table names, else the default set); or with the Python router named by
+--router, which wins when given (-c is then only checked). The script's `geosip` table
+configures listen sockets, aliases, tm timers, TLS and the log level; what the command
+line gives explicitly wins (script/config.py, merge). SIGHUP reloads the script: one
+that does not load is refused with a logged reason and the old one keeps serving.
 Exit codes: 0 on SIGTERM/SIGINT, 1 when a socket or the data dir cannot be had, 2 for
-a bad config path, router or TLS setting. Imported only after gevent's
+a bad config path, script, router or TLS setting. Imported only after gevent's
 monkey-patching (main.py).
 """
 
@@ -16,17 +21,20 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gevent
 from gevent.event import Event
 
-from geosip.cli.listen import Listen
+from geosip.cli.listen import Listen, parse_listen
 from geosip.core.core import Core
-from geosip.core.router import load_router
+from geosip.core.router import Router, load_router
 from geosip.core.routing import Myself
-from geosip.tm.manager import TmConfig
 from geosip.transport.config import TransportConfig
 from geosip.transport.layer import TransportLayer
+
+if TYPE_CHECKING:
+    from geosip.script.config import ScriptConfig
 
 log = logging.getLogger("geosip")
 
@@ -39,7 +47,7 @@ class RunOptions:
     listens: Sequence[Listen]
     data_dir: str
     log_level: str = "info"
-    router: str = "relay"
+    router: str | None = None  # None: the -c script routes, or `relay` without one
     aliases: Sequence[str] = field(default_factory=tuple)
     fr_timer: float = 30.0
     fr_inv_timer: float = 120.0
@@ -48,6 +56,8 @@ class RunOptions:
     tls_ca_file: str | None = None
     tls_verify: bool = True
     accept_aliases: bool = False
+    # RunOptions fields typed on the command line: they win over the script's table
+    given: frozenset[str] = frozenset()
 
 
 def _fail(message: str, code: int) -> int:
@@ -67,6 +77,44 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _settings(options: RunOptions) -> tuple["ScriptConfig", Router, str]:
+    """The effective configuration and the router. With --router, a Python router and
+    the command line (plus defaults); otherwise the -c script (or scripts/default.lua):
+    its `geosip` table, then the command line on top (RunOptions.given), and the modules
+    the table names (or the default set) in its KSR. Raises ConfigError, ScriptError,
+    ValueError with what to fix."""
+    from geosip.script.config import ScriptConfig, default_script, merge, read_config
+    from geosip.script.engine import Engine
+    from geosip.script.registry import DEFAULT_MODULES, all_exports
+    from geosip.script.router import LuaRouter
+
+    if options.router is not None:
+        config = merge(ScriptConfig(), options, options.given)
+        return config, load_router(options.router), options.router
+    script = options.config or str(default_script())
+    config = merge(read_config(script), options, options.given)
+    modules = tuple(config.modules) if config.modules is not None else DEFAULT_MODULES
+    exports = all_exports(modules)
+    for module in exports:  # Kamailio's modparam: each module applies its parameters
+        if module.init is not None:
+            module.init((config.modules or {}).get(module.name))
+    return config, LuaRouter(Engine(script, exports)), f"lua {script}"
+
+
+def _reload(router: Router) -> None:
+    """SIGHUP: load the script again; a refused script leaves the old one serving."""
+    from geosip.script.engine import ScriptError
+
+    engine = getattr(router, "engine", None)
+    if engine is None:
+        log.info("SIGHUP: no script to reload (routing with a Python router)")
+        return
+    try:
+        engine.reload()
+    except ScriptError as e:
+        log.error("script reload refused, the old script keeps serving: %s", e)
+
+
 def run(options: RunOptions) -> int:
     logging.basicConfig(
         level=options.log_level.upper(),
@@ -82,17 +130,22 @@ def run(options: RunOptions) -> int:
         Path(options.data_dir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return _fail(f"cannot create data dir {options.data_dir}: {e.strerror or e}", 1)
-    try:
-        router = load_router(options.router)
-        transport_config = TransportConfig(
-            tls_certificate=options.tls_certificate, tls_private_key=options.tls_private_key,
-            tls_ca_file=options.tls_ca_file, tls_verify_server=options.tls_verify)
-    except ValueError as e:
-        return _fail(str(e), 2)
+    from geosip.script.config import ConfigError
+    from geosip.script.engine import ScriptError
 
-    core = Core(router, Myself(aliases={a.lower() for a in options.aliases}),
-                accept_aliases=options.accept_aliases)
-    core.tm.configure(TmConfig(fr_timer=options.fr_timer, fr_inv_timer=options.fr_inv_timer))
+    try:
+        config, router, router_name = _settings(options)
+        listens = [parse_listen(spec) for spec in config.listen]
+        transport_config = TransportConfig(
+            tls_certificate=config.tls.certificate, tls_private_key=config.tls.private_key,
+            tls_ca_file=config.tls.ca_file, tls_verify_server=config.tls.verify,
+            tls_require_client_cert=config.tls.require_client_cert)
+    except (ValueError, ScriptError, ConfigError) as e:
+        return _fail(str(e), 2)
+    logging.getLogger().setLevel(config.log_level.upper())
+
+    core = Core(router, Myself(aliases=set(config.alias)), accept_aliases=options.accept_aliases)
+    core.tm.configure(config.tm)
     transport = TransportLayer(core.on_message, transport_config)
 
     # Handlers first: a signal during start-up then stops cleanly instead of killing.
@@ -104,8 +157,9 @@ def run(options: RunOptions) -> int:
         stop.set()
 
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
+    handlers.append(gevent.signal_handler(signal.SIGHUP, _reload, router))
     try:
-        for listen in options.listens:
+        for listen in listens:
             try:
                 transport.listen(listen.proto, listen.host, listen.port)
             except ValueError as e:
@@ -116,11 +170,11 @@ def run(options: RunOptions) -> int:
         core.transport = transport
         core.tm.start()
         transport.start()
-        if options.config is not None:
-            log.warning("config %s is checked but not loaded: the Lua engine is not built "
-                        "yet; routing with the %r router", options.config, options.router)
+        if options.config is not None and options.router is not None:
+            log.warning("config %s is checked but not loaded: routing with the %r router",
+                        options.config, router_name)
         _tune_gc()
-        log.info("geosip ready: router %s", options.router)
+        log.info("geosip ready: router %s", router_name)
         stop.wait()
         log.info("stopping on %s", stopped_by[0])
         return 0

@@ -151,19 +151,26 @@ def read_config(path: str | Path, lookup: ModuleLookup = _registry_lookup) -> Sc
         env = box.load(source, path, box.table({"KSR": ksr}))
     except lua54.LuaError as exc:
         raise _lua_error(exc, path) from None
+    reader = _Reader(path, source, lookup)
     table = env["geosip"]
     if table is None:
+        local = re.search(r"(?<![\w.])local\s+geosip(?!\w)", reader.lines.text)
+        if local:  # silently running on defaults would hide the mistake
+            raise ConfigError("geosip must be a global table: drop the `local`", path,
+                              reader.lines.text.count("\n", 0, local.start()) + 1)
         return ScriptConfig(script=path)
-    return _Reader(path, source, lookup).read(table)
+    return reader.read(table)
 
 
 def _lua_error(exc: lua54.LuaError, path: str) -> ConfigError:
     text = str(exc).split("\nstack traceback:")[0]
-    # Lua cuts a chunk name to LUA_IDSIZE (60) characters in its messages: the name
-    # before ":line:" may be only the start of the path.
+    # Lua cuts a long chunk name to LUA_IDSIZE (60) characters in its messages, keeping
+    # the end of a file name ("...tail", the sandbox loads chunks as "@path").
     found = re.match(r"(.+?):(\d+): (.*)", text, re.S)
-    if found and path.startswith(found.group(1)):
-        return ConfigError(found.group(3), path, int(found.group(2)))
+    if found:
+        name = found.group(1)
+        if name == path or (name.startswith("...") and path.endswith(name[3:])):
+            return ConfigError(found.group(3), path, int(found.group(2)))
     return ConfigError(text, path)
 
 
@@ -297,6 +304,8 @@ class _Reader:
         is a module with no parameters."""
         if not isinstance(value, dict):
             raise self.fail(f"geosip.modules must be a table, not {_kind(value)}", "modules")
+        # Lua tables keep no order: modules come in a fixed one, the list part first,
+        # then by name (the registry orders them for loading).
         modules: dict[str, dict[str, Any]] = {}
         for key, params in sorted(value.items(), key=lambda kv: (isinstance(kv[0], str), kv[0])):
             if isinstance(key, int):    # { "tm", "sl" }
@@ -306,6 +315,8 @@ class _Reader:
                 name, params = params, {}
             else:
                 name = key
+            if name in modules:
+                raise self.fail(f"geosip.modules names {name} twice", "modules", name)
             if not isinstance(params, dict) or any(isinstance(k, int) for k in params):
                 raise self.fail(f"geosip.modules.{name} must be a table of parameters "
                                 f"({{ name = value }}), not {_kind(params)}", "modules", name)
@@ -400,7 +411,9 @@ class _Lines:
             if name.startswith("\0"):
                 pattern = r"""(["'])""" + re.escape(name[1:]) + r"\1"
             else:
-                pattern = rf"(?<![\w.])(?:{re.escape(name)}(?!\w)|\[\s*([\"']){re.escape(name)}\1\s*\])"
+                # an identifier (a key, or a name in a list of strings), not a field
+                # of something else except geosip.<key>
+                pattern = rf"(?:(?<![\w.])|(?<=geosip\.)){re.escape(name)}(?!\w)"
             found = re.compile(pattern).search(self.text, pos)
             if found is None:
                 break

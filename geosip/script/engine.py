@@ -30,7 +30,7 @@ import greenlet
 import lupa.lua54 as lua54
 
 from .exports import KsrFunction, ModuleExports
-from .sandbox import CALL, EXIT, Limits, Sandbox
+from .sandbox import CALL, EXIT, FAIL, OK, Limits, Sandbox
 
 log = logging.getLogger("geosip.script")
 
@@ -134,6 +134,7 @@ class Engine:
         fn = function.fn
         name = function.name
         kinds = function.args
+        boolean = function.boolean
 
         def call(*args: Any) -> Any:
             if kinds and len(args) < len(kinds.rstrip("?")):
@@ -144,6 +145,8 @@ class Engine:
                 if kind == "i" and not isinstance(arg, int | float):
                     raise TypeError(f"{name}(): expected a number, got {lua54.lua_type(arg) or type(arg).__name__}")
             result = fn(engine.current, *args)
+            if boolean:  # a Lua boolean, as Kamailio's SR_KEMIP_BOOL functions return
+                return result is True or (type(result) is int and result > 0)
             if result is True:
                 return 1
             if result is False:
@@ -180,10 +183,13 @@ class Engine:
                 if not values or values[0] != CALL:
                     raise ScriptError(f"{script.path}: the route yielded outside a KSR call")
                 remaining = box.remaining()
-                result = values[1](*values[2:])   # a blocking KSR call, outside Lua
+                try:
+                    outcome = (OK, values[1](*values[2:]))  # a blocking KSR call, outside Lua
+                except (TypeError, ValueError, LookupError) as exc:  # bad arguments or data:
+                    outcome = (FAIL, str(exc))                     # an error at the call site
                 self.current, self.in_lua = ctx, True
                 box.limits(remaining, limits.seconds, kib)
-                status, ok, *values = box.resume(co, result)
+                status, ok, *values = box.resume(co, *outcome)
         except lua54.LuaError as exc:   # raised by lupa itself (e.g. its hard limit)
             raise ScriptError(_lua_message(exc)) from None
         finally:

@@ -18,7 +18,10 @@ class KsrFunction:
     """One KSR function. `fn(ctx, *args)` implements it; `args` are the Lua argument
     types ("s" string, "i" integer, "x" any) checked before the call; `blocking`
     functions may wait (DNS, SQL, sleep) and so run outside Lua (engine.py).
-    `returns` says what the return value means, in Kamailio's terms."""
+    `returns` says what the return value means, in Kamailio's terms. `boolean`
+    functions (Kamailio's SR_KEMIP_BOOL: KSR.is_INVITE, KSR.setflag...) give Lua a
+    boolean, as Kamailio's app_lua does, so `if KSR.is_CANCEL() then` and `not
+    KSR.is_ACK()` work; the others give integers (True -> 1, False -> -1)."""
 
     name: str
     fn: Callable[..., Any]
@@ -26,6 +29,7 @@ class KsrFunction:
     blocking: bool = False
     returns: str = "1 on success, -1 on failure"
     doc: str = ""
+    boolean: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,8 @@ class ModuleExports:
     params: tuple[Param, ...] = ()
     rpc: tuple[Any, ...] = ()
     stats: tuple[str, ...] = ()
+    # init(params): apply the module's parameters (a mapping from the script's geosip
+    # table, None for all defaults); raises ValueError for a value it cannot use.
     init: Callable[..., Any] | None = None
     destroy: Callable[..., Any] | None = None
     doc: str = ""
@@ -53,9 +59,11 @@ class ModuleExports:
 
 
 def ksr(name: str, args: str = "", *, blocking: bool = False,
-        returns: str = "1 on success, -1 on failure") -> Callable[[Callable[..., Any]], KsrFunction]:
+        returns: str = "1 on success, -1 on failure",
+        boolean: bool = False) -> Callable[[Callable[..., Any]], KsrFunction]:
     """Decorator: turn `def f(ctx, ...)` into a KsrFunction named `name` (its docstring
     is the function's doc)."""
     def make(fn: Callable[..., Any]) -> KsrFunction:
-        return KsrFunction(name, fn, args, blocking, returns, (fn.__doc__ or "").strip())
+        return KsrFunction(name, fn, args, blocking, returns, (fn.__doc__ or "").strip(),
+                           boolean)
     return make

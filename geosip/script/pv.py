@@ -2,42 +2,40 @@
 as accessors over a RequestContext, for KSR.pv and KSR.kx (ksr/pv.py, ksr/kx.py).
 
 Contract.
-- `parse(name)` turns a PV name into a `Pv` once; results live in an LRU cache of
-  CACHE_SIZE names, so a script pays the parsing once per name and a script that
-  builds names in a loop cannot grow memory. Raises PvError for an unknown or
-  malformed name ("unknown pseudo-variable $foo").
+- `parse(name)` turns a PV name into a `Pv` once; an LRU cache keeps CACHE_SIZE names,
+  so a script pays the parsing once per name and names built in a loop cannot grow
+  memory. Raises PvError for an unknown or malformed name ("unknown pseudo-variable $foo").
 - `Pv.get(ctx)` returns str, int, or None for Kamailio's $null (bytes for text that is
   not UTF-8). A malformed header reads as $null, as in Kamailio (which logs an error).
 - `Pv.set(ctx, value)` takes str, int, or None to unset. It returns False where Kamailio
-  returns -1 for a value the PV refuses (a malformed URI, unsetting $ru), and raises
-  PvError for a script bug: a read-only PV, or a value of the wrong type.
-No accessor blocks or switches greenlets (they run with Lua on the stack).
+  returns -1 for a value the PV refuses (a malformed URI, unsetting $ru) and raises
+  PvError for a script bug: a read-only PV or a value of the wrong type.
+No accessor blocks or switches greenlets: they run with Lua on the stack.
 
-Which message a PV reads (Kamailio: the message the route runs for). Request routes:
-ctx.msg. Reply routes: ctx.script.reply. Failure routes read the request when the
-router marks them (ctx.script.extra[ROUTE_TYPE] == "failure"), else the winning reply.
-$rs, $rr and $T(reply_code) read ctx.script.reply in reply and failure routes; the
-R-URI PVs ($ru $rU $rd $rp $rz) and $du always act on the request, so a failure route
-can change them and relay again.
+Which message. Request and branch routes read ctx.msg; reply routes ctx.script.reply
+(Kamailio runs them for the reply); failure routes, which KSR.tm marks
+(extra[ROUTE_TYPE] == "failure", tm/api.py), the request. $rs, $rr and $T(reply_code)
+read ctx.script.reply in reply and failure routes; the R-URI PVs and $du always act on
+the request, so a failure route can change them and relay again.
 
-Storage: $var in ctx.script.vars (per message; reads 0 until set, like Kamailio);
+Storage: $var in ctx.script.vars (per message; 0 until set, as Kamailio's $var);
 $avp in ctx.script.avps (name -> values, latest first); $xavp in ctx.script.xavps
 (name -> items, latest first; an item is {field: [values, latest first]}, or a plain
-value for `$xavp(x) = v`); $shv in SHARED, one dict per process.
-Not supported: transformations ({s.len}...), PV indexes such as [$var(i)], and $sel
-beyond via[N] and its branch/host/port/transport/received/rport.
+value after `$xavp(x) = v`); $shv in SHARED, one dict per process.
+Not supported: transformations ({s.len}...), indexes given by a PV ([$var(i)]), and
+$sel beyond via[N] and its branch/host/port/transport/received/rport.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from geosip.sip import LocalProtocolError, ParseError, Response, SipUri, TelUri, parse_uri
+from geosip.modules.tm.api import ROUTE_TYPE, last_status
+from geosip.sip import LocalProtocolError, ParseError, Request, SipUri, TelUri, parse_uri
 from geosip.sip.digest import parse_credentials
 from geosip.sip.message import Message
 
@@ -47,14 +45,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("geosip.script")
 
 Value = str | int | bytes | None
+Index = int | str | None           # None: no index; "*": all; int: position (-1 last)
 Getter = Callable[["RequestContext"], Any]
 Setter = Callable[["RequestContext", "str | int | None"], bool]
 
 CACHE_SIZE = 1024
-ROUTE_TYPE = "route_type"        # ctx.script.extra key: "failure" in a failure route
-STARTED = int(time.time())       # $TS: when this process started
+STARTED = int(time.time())         # $TS: when this process started
 SHARED: dict[str, str | int] = {}  # $shv: process-wide (not shared between workers)
-_ALL = "*"
+ALL = "*"
 
 
 class PvError(ValueError):
@@ -62,7 +60,7 @@ class PvError(ValueError):
 
 
 class Pv:
-    """A parsed pseudo-variable: its name, getter and (for writable ones) setter."""
+    """A parsed pseudo-variable: its name, getter and (when writable) setter."""
 
     __slots__ = ("name", "_get", "_set")
 
@@ -74,10 +72,10 @@ class Pv:
             value = self._get(ctx)
         except ParseError:
             return None
-        return _text(value) if isinstance(value, str) else value
+        return lua_text(value) if isinstance(value, str) else value
 
     def set(self, ctx: "RequestContext", value: str | int | None) -> bool:
-        """Assign (None unsets); raises PvError when read-only or for a wrong type."""
+        """Assign (None unsets). Raises PvError when read-only or for a wrong type."""
         if self._set is None:
             raise PvError(f"pseudo-variable {self.name} is read-only")
         try:
@@ -87,7 +85,7 @@ class Pv:
             return False
 
 
-def _text(value: str) -> str | bytes:
+def lua_text(value: str) -> str | bytes:
     """lupa encodes str as UTF-8; text kept with surrogate escapes goes as raw bytes."""
     if value.isascii():
         return value
@@ -98,33 +96,31 @@ def _text(value: str) -> str | bytes:
         return value.encode("utf-8", "surrogateescape")
 
 
+def _decoded(data: bytes) -> str | bytes:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 def message(ctx: "RequestContext") -> Message:
-    """The message a route runs for (see the module docstring)."""
+    """The message the route runs for (see the module docstring)."""
     reply = ctx.script.reply
     if reply is not None and ctx.script.extra.get(ROUTE_TYPE) != "failure":
         return reply
     return ctx.msg
 
 
-# ---- value checks (the setters' types) ---------------------------------------------
-
-def _str(name: str, value: str | int | None) -> str:
-    if not isinstance(value, str):
-        raise PvError(f"{name} needs a string value, got {_kind(value)}")
+def _need(label: str, value: str | int | None, kind: type | tuple[type, ...]) -> Any:
+    """The setters' type check: a script bug, so PvError (the route fails)."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        got = "nil" if value is None else "an integer" if isinstance(value, int) else "a string"
+        want = "a string" if kind is str else "an integer" if kind is int else "a string or integer"
+        raise PvError(f"{label} needs {want} value, got {got}")
     return value
 
 
-def _int(name: str, value: str | int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PvError(f"{name} needs an integer value, got {_kind(value)}")
-    return value
-
-
-def _kind(value: object) -> str:
-    return "nil" if value is None else "an integer" if isinstance(value, int) else "a string"
-
-
-# ---- the Request-URI, From and To ---------------------------------------------------
+# ---- the Request-URI and $du (always the request) -----------------------------------
 
 def _ruri(ctx: "RequestContext") -> SipUri | TelUri | None:
     uri = ctx.msg.uri
@@ -147,91 +143,114 @@ def _port(uri: Any) -> int | None:
     return 5061 if uri.secure or uri.transport == "tls" else 5060
 
 
-def _set_uri(ctx: "RequestContext", text: str) -> bool:
-    ctx.msg.uri = parse_uri(text)  # ParseError -> False (Pv.set)
+def _set_ru(ctx: "RequestContext", value: str | int | None) -> bool:
+    if value is None:
+        log.error("cannot unset $ru")  # as Kamailio: "cannot unset R-URI"
+        return False
+    ctx.msg.uri = parse_uri(_need("$ru", value, str))  # ParseError: -1
     return True
 
 
-def _set_ru(ctx: "RequestContext", value: str | int | None) -> bool:
-    if value is None:
-        log.error("cannot unset $ru")  # Kamailio: "cannot unset R-URI"
-        return False
-    return _set_uri(ctx, _str("$ru", value))
+def _set_part(part: str) -> Setter:
+    """$rU, $rd, $rp: change one part of the R-URI (None removes a user or port)."""
+    label = {"user": "$rU", "host": "$rd", "port": "$rp"}[part]
 
-
-def _uri_setter(name: str, change: Callable[[Any, Any], Any], check: Callable[..., Any]) -> Setter:
-    """$rU/$rd/$rp: change one part of the R-URI and write it back (canonically)."""
     def set_(ctx: "RequestContext", value: str | int | None) -> bool:
         uri = _ruri(ctx)
-        if uri is None:
+        if part == "port":
+            new = _port_value(value)
+        elif value is not None:
+            new = _need(label, value, str) or None
+        else:
+            new = None
+        if isinstance(uri, TelUri) and part == "user" and new:
+            uri = uri.replace(number=new)
+        elif isinstance(uri, SipUri) and (new or part != "host"):
+            uri = uri.replace(**{part: new})
+        else:
             return False
-        new = change(uri, check(name, value) if value is not None else None)
-        return new is not None and _set_uri(ctx, str(new))
+        ctx.msg.uri = parse_uri(str(uri))  # check what was written reads back
+        return True
     return set_
 
 
-def _change_user(uri: Any, user: str | None) -> Any:
-    if isinstance(uri, TelUri):
-        return uri.replace(number=user) if user else None
-    return uri.replace(user=user or None)
-
-
-def _change_host(uri: Any, host: str | None) -> Any:
-    return uri.replace(host=host) if host and isinstance(uri, SipUri) else None
-
-
-def _port_value(name: str, value: str | int | None) -> int | None:
+def _port_value(value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
     if isinstance(value, str):
-        if not value:
-            return None
-        if not value.isdigit():
+        if not value.isdigit() or len(value) > 5:
             raise ParseError(f"invalid port {value[:20]!r}")
-        value = int(value[:6])
-    port = _int(name, value)
+        value = int(value)
+    port: int = _need("$rp", value, int)
     if not 0 < port < 65536:
         raise ParseError(f"port {port} out of range")
     return port
 
 
-def _change_port(uri: Any, port: int | None) -> Any:
-    return uri.replace(port=port) if isinstance(uri, SipUri) else None
-
-
 def _set_du(ctx: "RequestContext", value: str | int | None) -> bool:
     if value is None or value == "":
         ctx.dst_uri = None  # $du = $null: resetdsturi()
-        return True
-    parse_uri(_str("$du", value))
-    ctx.dst_uri = value
+    else:
+        ctx.dst_uri = str(parse_uri(_need("$du", value, str)))
     return True
 
 
-def _from(ctx: "RequestContext") -> Any:
-    return message(ctx).from_
+# ---- the message ----------------------------------------------------------------------
+
+_ADDRESS: dict[str, Callable[[Any], Any]] = {
+    "uri": lambda a: str(a.uri), "user": lambda a: _user(a.uri), "host": lambda a: _host(a.uri),
+    "display": lambda a: a.display, "tag": lambda a: a.tag}
 
 
-def _to(ctx: "RequestContext") -> Any:
-    return message(ctx).to
+def _address(header: str, part: str) -> Getter:
+    """$fu $fU $fd $fn $ft and the $t... twins."""
+    pick = _ADDRESS[part]
+    if header == "from":
+        return lambda ctx: pick(message(ctx).from_)
+    return lambda ctx: pick(message(ctx).to)
 
 
-def _credential(ctx: "RequestContext", part: str) -> str | None:
-    """$au/$ad/$aU/$ar: from Proxy-Authorization, else Authorization (Kamailio)."""
+def _credential(part: str) -> Getter:
+    """$au $ad $aU $ar: from Proxy-Authorization, else Authorization (as Kamailio)."""
+    def get(ctx: "RequestContext") -> str | None:
+        msg = message(ctx)
+        value = msg.header("proxy-authorization") or msg.header("authorization")
+        if value is None:
+            return None
+        cred = parse_credentials(value)
+        user, at, domain = cred.username.partition("@")
+        return {"user": user, "domain": domain if at else "", "whole": cred.username,
+                "realm": cred.realm}[part] or None
+    return get
+
+
+def _method(ctx: "RequestContext") -> str:
     msg = message(ctx)
-    value = msg.header("proxy-authorization") or msg.header("authorization")
-    if value is None:
-        return None
-    cred = parse_credentials(value)
-    if part == "realm":
-        return cred.realm or None
-    user, at, domain = cred.username.partition("@")
-    return {"user": user, "domain": domain if at else None, "whole": cred.username}[part] or None
+    return msg.method if isinstance(msg, Request) else msg.cseq.method
 
 
-# ---- transaction ($T...) ------------------------------------------------------------
+def _content_length(ctx: "RequestContext") -> int | None:
+    msg = message(ctx)
+    return len(msg.body) if msg.has("content-length") else None
+
+
+def _flags(attr: str, label: str) -> tuple[Getter, Setter]:
+    def set_(ctx: "RequestContext", value: str | int | None) -> bool:
+        setattr(ctx.script, attr, 0 if value is None else _need(label, value, int))
+        return True
+    return (lambda ctx: getattr(ctx.script, attr)), set_
+
+
+def _set_ru_q(ctx: "RequestContext", value: str | int | None) -> bool:
+    ctx.script.extra["ru_q"] = -1 if value is None else _need("$ru_q", value, int)
+    return True
+
+
+# ---- the transaction ($T...) ---------------------------------------------------------
 
 def branch_index(ctx: "RequestContext") -> int:
-    """$T_branch_idx: the branch a reply came from (ours is its top Via), the one a
-    branch route runs for (extra["branch_idx"], set by its runner), else 0."""
+    """$T_branch_idx: the branch a branch route runs for (extra["branch_idx"], set by
+    its runner), else the branch the reply came from (ours is its top Via), else 0."""
     index = ctx.script.extra.get("branch_idx")
     if isinstance(index, int):
         return index
@@ -246,111 +265,50 @@ def branch_index(ctx: "RequestContext") -> int:
 
 
 def transaction_id(ctx: "RequestContext") -> tuple[int, int] | None:
-    """$T(id_index), $T(id_label): what t_suspend() stored in extra["t_id"], else a
-    stable pair derived from the transaction key (index < 65536, as Kamailio's hash
-    slots). None without a transaction."""
-    tid = ctx.script.extra.get("t_id")
-    if isinstance(tid, tuple):
-        return tid
+    """$T(id_index), $T(id_label): the transaction's name (Tm.add_cell gives it, tmx's
+    t_suspend/t_continue use it); None without a transaction."""
     cell = ctx.cell
-    if cell is None:
-        return None
-    digest = hashlib.md5("|".join(cell.key).encode("utf-8", "surrogateescape"),
-                         usedforsecurity=False).digest()
-    return int.from_bytes(digest[:2], "big"), int.from_bytes(digest[2:6], "big") & 0x7FFFFFFF
+    return None if cell is None else (cell.id_index, cell.id_label)
+
+
+def _reply(attr: str, null: Any) -> Getter:
+    """$rs $rr: the reply a reply or failure route runs for; $null elsewhere."""
+    return lambda ctx: null if ctx.script.reply is None else getattr(ctx.script.reply, attr)
 
 
 def _reply_code(ctx: "RequestContext") -> int:
+    """$T(reply_code): the reply a reply/failure route runs for, else the status the
+    script last answered with (tm's last_status), else 0 (Kamailio's t->uas.status)."""
     reply = ctx.script.reply
-    return reply.status if reply is not None else 0
+    return reply.status if reply is not None else last_status(ctx) or 0
 
 
-def _reply_reason(ctx: "RequestContext") -> str | None:
-    reply = ctx.script.reply
-    return reply.reason if reply is not None else None
-
-
-_T = {
-    "reply_code": _reply_code, "reply_reason": _reply_reason, "branch_index": branch_index,
+_T: dict[str, Getter] = {
+    "reply_code": _reply_code, "reply_reason": _reply("reason", None),
+    "branch_index": branch_index,
     "id_index": lambda ctx: (tid := transaction_id(ctx)) and tid[0],
     "id_label": lambda ctx: (tid := transaction_id(ctx)) and tid[1],
 }
 
 
-# ---- simple PVs ---------------------------------------------------------------------
-
-def _set_flags(attr: str, label: str) -> Setter:
-    def set_(ctx: "RequestContext", value: str | int | None) -> bool:
-        setattr(ctx.script, attr, 0 if value is None else _int(label, value))
-        return True
-    return set_
-
-
-def _set_ru_q(ctx: "RequestContext", value: str | int | None) -> bool:
-    ctx.script.extra["ru_q"] = -1 if value is None else _int("$ru_q", value)
-    return True
-
-
-def _status(ctx: "RequestContext") -> Response | None:
-    return ctx.script.reply
-
-
-def _now(ctx: "RequestContext") -> int:
-    return ctx.script.extra.setdefault("Ts", int(time.time()))  # type: ignore[return-value]
-
-
-def _body(ctx: "RequestContext") -> str | bytes:
-    body = message(ctx).body
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-
-
-def _content_length(ctx: "RequestContext") -> int | None:
-    msg = message(ctx)
-    return len(msg.body) if msg.has("content-length") else None
-
-
-def _method(ctx: "RequestContext") -> str:
-    msg = message(ctx)
-    return msg.cseq.method if isinstance(msg, Response) else msg.method
-
-
-def _wire(ctx: "RequestContext") -> bytes:
-    return message(ctx).to_bytes()
-
-
-def _mb(ctx: "RequestContext") -> str | bytes:
-    data = _wire(ctx)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data
-
+# ---- the table of PVs without a name in parentheses -----------------------------------
 
 _SIMPLE: dict[str, tuple[Getter, Setter | None]] = {
     "ru": (lambda ctx: ctx.msg.uri_text, _set_ru),
-    "rU": (lambda ctx: _user(_ruri(ctx)), _uri_setter("$rU", _change_user, _str)),
-    "rd": (lambda ctx: _host(_ruri(ctx)), _uri_setter("$rd", _change_host, _str)),
-    "rp": (lambda ctx: _port(_ruri(ctx)), _uri_setter("$rp", _change_port, _port_value)),
+    "rU": (lambda ctx: _user(_ruri(ctx)), _set_part("user")),
+    "rd": (lambda ctx: _host(_ruri(ctx)), _set_part("host")),
+    "rp": (lambda ctx: _port(_ruri(ctx)), _set_part("port")),
     "rz": (lambda ctx: ctx.msg.uri.scheme, None),
     "du": (lambda ctx: ctx.dst_uri or None, _set_du),
-    "fu": (lambda ctx: str(_from(ctx).uri), None),
-    "fU": (lambda ctx: _user(_from(ctx).uri), None),
-    "fd": (lambda ctx: _host(_from(ctx).uri), None),
-    "fn": (lambda ctx: _from(ctx).display, None),
-    "ft": (lambda ctx: _from(ctx).tag, None),
-    "tu": (lambda ctx: str(_to(ctx).uri), None),
-    "tU": (lambda ctx: _user(_to(ctx).uri), None),
-    "td": (lambda ctx: _host(_to(ctx).uri), None),
-    "tn": (lambda ctx: _to(ctx).display, None),
-    "tt": (lambda ctx: _to(ctx).tag, None),
+    "ru_q": (lambda ctx: ctx.script.extra.get("ru_q", -1), _set_ru_q),
+    **{f"{h[0]}{code}": (_address(h, part), None) for h in ("from", "to")
+       for code, part in (("u", "uri"), ("U", "user"), ("d", "host"), ("n", "display"),
+                          ("t", "tag"))},
     "ci": (lambda ctx: message(ctx).call_id, None),
     "cs": (lambda ctx: message(ctx).cseq.number, None),
     "rm": (_method, None),
-    "rs": (lambda ctx: (r := _status(ctx)) and r.status, None),
-    "rr": (lambda ctx: (r := _status(ctx)) and r.reason, None),
+    "rs": (_reply("status", None), None),
+    "rr": (_reply("reason", None), None),
     "si": (lambda ctx: ctx.inbound.source.host, None),
     "sp": (lambda ctx: ctx.inbound.source.port, None),
     "Ri": (lambda ctx: ctx.inbound.listener.local.host, None),
@@ -360,89 +318,73 @@ _SIMPLE: dict[str, tuple[Getter, Setter | None]] = {
     "ua": (lambda ctx: message(ctx).header("user-agent"), None),
     "ct": (lambda ctx: message(ctx).header("contact"), None),
     "cl": (_content_length, None),
-    "rb": (_body, None),
-    "mb": (_mb, None),
-    "ml": (lambda ctx: len(_wire(ctx)), None),
-    "fs": (lambda ctx: ctx.script.extra.get("send_socket"), None),
-    "ru_q": (lambda ctx: ctx.script.extra.get("ru_q", -1), _set_ru_q),
-    "mf": (lambda ctx: ctx.script.flags, _set_flags("flags", "$mf")),
-    "bf": (lambda ctx: ctx.script.branch_flags, _set_flags("branch_flags", "$bf")),
-    "au": (lambda ctx: _credential(ctx, "user"), None),
-    "ad": (lambda ctx: _credential(ctx, "domain"), None),
-    "aU": (lambda ctx: _credential(ctx, "whole"), None),
-    "ar": (lambda ctx: _credential(ctx, "realm"), None),
+    "rb": (lambda ctx: _decoded(message(ctx).body), None),
+    "mb": (lambda ctx: _decoded(message(ctx).to_bytes()), None),
+    "ml": (lambda ctx: len(message(ctx).to_bytes()), None),
+    "fs": (lambda ctx: ctx.script.extra.get("send_socket"), None),  # set by corex
+    "mf": _flags("flags", "$mf"),
+    "bf": _flags("branch_flags", "$bf"),
+    **{name: (_credential(part), None) for name, part in
+       (("au", "user"), ("ad", "domain"), ("aU", "whole"), ("ar", "realm"))},
     "TS": (lambda ctx: STARTED, None),
-    "Ts": (_now, None),
+    "Ts": (lambda ctx: ctx.script.extra.setdefault("Ts", int(time.time())), None),
     "T_branch_idx": (branch_index, None),
-    "T_reply_code": (_reply_code, None),
-    "T_reply_reason": (_reply_reason, None),
+    "T_reply_code": (_T["reply_code"], None),
+    "T_reply_reason": (_T["reply_reason"], None),
 }
 
 
 # ---- containers: $var, $shv, $avp, $xavp ---------------------------------------------
 
-def _scalar(store: Callable[["RequestContext"], dict[str, Any]], name: str, label: str) -> Pv:
-    """$var(x) and $shv(x): one value, 0 until set (and again once unset)."""
-    def get(ctx: "RequestContext") -> Any:
-        return store(ctx).get(name, 0)
-
+def _scalar(store: Callable[["RequestContext"], dict[str, Any]], key: str, label: str) -> Pv:
+    """$var(x), $shv(x): one value; 0 until set and again once unset (Kamailio)."""
     def set_(ctx: "RequestContext", value: str | int | None) -> bool:
         if value is None:
-            store(ctx).pop(name, None)
+            store(ctx).pop(key, None)
         else:
-            store(ctx)[name] = _value(label, value)
+            store(ctx)[key] = _need(label, value, (str, int))
         return True
-    return Pv(label, get, set_)
+    return Pv(label, lambda ctx: store(ctx).get(key, 0), set_)
 
 
-def _value(label: str, value: str | int) -> str | int:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise PvError(f"{label} needs a string or integer value, got {type(value).__name__}")
-    return value
+def _pick(values: list[Any], index: Index) -> Any:
+    if index == ALL:
+        return ", ".join(map(str, values)) if values else None  # Kamailio joins with ", "
+    i = index if isinstance(index, int) else 0
+    return values[i] if -len(values) <= i < len(values) else None
 
 
-def _pick(values: list[Any], index: int | str | None) -> Any:
-    i = 0 if index is None else index
-    if i == _ALL:
-        return ", ".join(str(v) for v in values) if values else None  # Kamailio's ", "
-    return values[i] if -len(values) <= i < len(values) else None  # type: ignore[operator]
-
-
-def _assign(values: list[Any], index: int | str | None, value: Any) -> bool:
-    """Kamailio's assignment to a list PV: no index adds on top; [*] replaces all;
-    [n] overwrites the n-th (False when there is none); None deletes likewise."""
+def _assign(values: list[Any], index: Index, value: Any) -> bool:
+    """Kamailio's assignment to a list: no index adds on top, [*] replaces them all,
+    [n] overwrites the n-th (False when there is none); None deletes the same way."""
     if index is None:
         if value is None:
             del values[:1]
         else:
             values.insert(0, value)
-    elif index == _ALL:
+    elif not isinstance(index, int):
         values[:] = [] if value is None else [value]
-    elif -len(values) <= index < len(values):  # type: ignore[operator]
+    elif -len(values) <= index < len(values):
         if value is None:
-            del values[index]  # type: ignore[arg-type]
+            del values[index]
         else:
-            values[index] = value  # type: ignore[index]
+            values[index] = value
     else:
         return value is None
     return True
 
 
-def _avp(name: str, index: int | str | None, label: str) -> Pv:
-    if name.startswith("s:"):
-        name = name[2:]  # $avp(s:x) is $avp(x); i:N names stay distinct
-
-    def get(ctx: "RequestContext") -> Any:
-        return _pick(ctx.script.avps.get(name, []), index)
+def _avp(key: str, index: Index, label: str) -> Pv:
+    key = key[2:] if key.startswith("s:") else key  # $avp(s:x) is $avp(x)
 
     def set_(ctx: "RequestContext", value: str | int | None) -> bool:
         avps = ctx.script.avps
-        values = avps.setdefault(name, [])
-        done = _assign(values, index, None if value is None else _value(label, value))
+        values = avps.setdefault(key, [])
+        done = _assign(values, index, None if value is None else _need(label, value, (str, int)))
         if not values:
-            del avps[name]
+            del avps[key]
         return done
-    return Pv(label, get, set_)
+    return Pv(label, lambda ctx: _pick(ctx.script.avps.get(key, []), index), set_)
 
 
 _XAVP = re.compile(r"(?P<root>[^\[\]=\s]+)(?:\[(?P<ri>[^\]]+)\])?"
@@ -450,9 +392,10 @@ _XAVP = re.compile(r"(?P<root>[^\[\]=\s]+)(?:\[(?P<ri>[^\]]+)\])?"
 
 
 def _xavp(arg: str, label: str) -> Pv:
-    """$xavp(root[i]=>field[j]) with Kamailio's assignment rules (pv_xavp.c):
-    $xavp(r=>f) = v starts a new root item {f: [v]} on top; $xavp(r[i]=>f) = v adds v to
-    field f of item i; [j] on the field overwrites; $null deletes the same way."""
+    """$xavp(root[i]=>field[j]), assigned as Kamailio's pv_xavp.c does: $xavp(r=>f) = v
+    puts a new item {f: [v]} on top of r; $xavp(r[i]=>f) = v adds v to field f of item
+    i; an index on the field overwrites; $null deletes the same way (-1 where Kamailio
+    silently does nothing: no such item, or an [*] root in an assignment)."""
     m = _XAVP.fullmatch(arg)
     if m is None:
         raise PvError(f"malformed pseudo-variable {label}")
@@ -461,62 +404,49 @@ def _xavp(arg: str, label: str) -> Pv:
     fi = _index(m["fi"], label) if m["fi"] else None
 
     def get(ctx: "RequestContext") -> Any:
-        item = _pick(ctx.script.xavps.get(root, []), ri if ri != _ALL else 0)
+        item = _pick(ctx.script.xavps.get(root, []), 0 if ri == ALL else ri)
         if field is None:
             return f"<<xavp:{id(item):x}>>" if isinstance(item, dict) else item
-        return _pick(item.get(field, []), fi if fi != _ALL else 0) if isinstance(item, dict) else None
+        return _pick(item.get(field, []), 0 if fi == ALL else fi) if isinstance(item, dict) \
+            else None
 
     def set_(ctx: "RequestContext", value: str | int | None) -> bool:
-        xavps = ctx.script.xavps
-        items: list[Any] = xavps.setdefault(root, [])  # type: ignore[arg-type]
+        if value is not None:
+            value = _need(label, value, (str, int))
+        items: list[Any] = ctx.script.xavps.setdefault(root, [])  # type: ignore[arg-type]
         try:
-            if value is not None:
-                value = _value(label, value)
             if field is None:
                 return _assign(items, ri, value)
             if value is not None and ri is None:
                 items.insert(0, {field: [value]})
                 return True
-            if value is not None and ri == _ALL:
-                return False  # Kamailio ignores it too: no item to add to
-            chosen = [i for i in items if isinstance(i, dict)] if ri == _ALL else \
-                [i for i in [_pick(items, ri)] if isinstance(i, dict)]
-            done = bool(chosen) or value is None
+            chosen = [i for i in (items if ri == ALL else [_pick(items, ri)]) if isinstance(i, dict)]
+            if value is not None and (ri == ALL or not chosen):
+                return False
+            done = True
             for item in chosen:
-                values = item.setdefault(field, [])
-                done = _assign(values, fi, value) and done
-                if not values:
+                done = _assign(item.setdefault(field, []), fi, value) and done
+                if not item[field]:
                     del item[field]
             return done
         finally:
             if not items:
-                del xavps[root]
+                del ctx.script.xavps[root]
     return Pv(label, get, set_)
 
 
-# ---- headers, $T(...), $sel(...) ----------------------------------------------------
+# ---- $hdr(name), $T(...), $sel(...) -------------------------------------------------
 
-def _hdr(name: str, index: int | str | None, label: str) -> Pv:
-    return Pv(label, lambda ctx: _pick(message(ctx).header_all(name), index))
-
-
-def _t(arg: str, label: str) -> Pv:
-    get = _T.get(arg)
-    if get is None:
-        raise PvError(f"unknown pseudo-variable {label}")
-    return Pv(label, get)
-
-
-_SEL = re.compile(r"via\[(?P<n>[1-9][0-9]{0,2})\](?:\.(?P<attr>branch|host|port|transport|"
-                  r"received|rport))?")
+_SEL = re.compile(r"via\[(?P<n>[1-9][0-9]{0,2})\]"
+                  r"(?:\.(?P<attr>branch|host|port|transport|received|rport))?")
 
 
 def _sel(arg: str, label: str) -> Pv:
-    """$sel(via[N]) and $sel(via[N].branch|host|port|transport|received|rport); N from 1."""
+    """$sel(via[N]) and $sel(via[N].branch|host|port|transport|received|rport), N from 1."""
     m = _SEL.fullmatch(arg)
     if m is None:
         raise PvError(f"unsupported select {label}: geosip knows only via[N] and "
-                      f"via[N].branch/host/port/transport/received/rport")
+                      "via[N].branch/host/port/transport/received/rport")
     n, attr = int(m["n"]) - 1, m["attr"]
 
     def get(ctx: "RequestContext") -> Any:
@@ -527,16 +457,34 @@ def _sel(arg: str, label: str) -> Pv:
     return Pv(label, get)
 
 
+def _t(arg: str, label: str) -> Pv:
+    if arg not in _T:
+        raise PvError(f"unknown pseudo-variable {label}")
+    return Pv(label, _T[arg])
+
+
 # ---- parsing --------------------------------------------------------------------------
 
 _NAME = re.compile(r"\$(?P<open>\()?(?P<cls>[A-Za-z_][A-Za-z0-9_]*)"
                    r"(?:\((?P<arg>.*)\))?(?:\[(?P<idx>[^\]]*)\])?(?(open)\))", re.S)
+
+_CLASSES: dict[str, Callable[[str, Index, str], Pv]] = {
+    "var": lambda arg, index, name: _scalar(lambda ctx: ctx.script.vars, arg, name),
+    "shv": lambda arg, index, name: _scalar(lambda ctx: SHARED, arg, name),
+    "avp": _avp,
+    "xavp": lambda arg, index, name: _xavp(arg, name),
+    "hdr": lambda arg, index, name: Pv(name, lambda ctx: _pick(message(ctx).header_all(arg),
+                                                                index)),
+    "hdrc": lambda arg, index, name: Pv(name, lambda ctx: len(message(ctx).header_all(arg))),
+    "T": lambda arg, index, name: _t(arg, name),
+    "sel": lambda arg, index, name: _sel(arg, name),
+}
 _INDEXED = frozenset(("avp", "hdr"))
 
 
 def _index(text: str, label: str) -> int | str:
-    if text == _ALL:
-        return _ALL
+    if text == ALL:
+        return ALL
     try:
         return int(text)
     except ValueError:
@@ -545,8 +493,8 @@ def _index(text: str, label: str) -> int | str:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def parse(name: str) -> Pv:
-    """The accessor for a PV name (cached); raises PvError naming it when it is unknown
-    or malformed."""
+    """The accessor for a PV name (cached). Raises PvError naming an unknown or
+    malformed name."""
     m = _NAME.fullmatch(name)
     if m is None:
         if "{" in name:
@@ -559,30 +507,15 @@ def parse(name: str) -> Pv:
         raise PvError(f"pseudo-variable {name}: ${cls} takes no index")
     index = _index(idx, name) if idx is not None else None
     if arg is None:
-        simple = _SIMPLE.get(cls)
-        if simple is None:
+        if cls not in _SIMPLE:
             raise PvError(f"unknown pseudo-variable {name}")
-        return Pv(name, *simple)
+        return Pv(name, *_SIMPLE[cls])
+    if cls not in _CLASSES:
+        raise PvError(f"unknown pseudo-variable {name}")
     if not arg:
         raise PvError(f"malformed pseudo-variable {name}: empty name")
-    if cls == "var":
-        return _scalar(lambda ctx: ctx.script.vars, arg, name)
-    if cls == "shv":
-        return _scalar(lambda ctx: SHARED, arg, name)
-    if cls == "avp":
-        return _avp(arg, index, name)
-    if cls == "xavp":
-        return _xavp(arg, name)
-    if cls == "hdr":
-        return _hdr(arg, index, name)
-    if cls == "hdrc":
-        return Pv(name, lambda ctx: len(message(ctx).header_all(arg)))
-    if cls == "T":
-        return _t(arg, name)
-    if cls == "sel":
-        return _sel(arg, name)
-    raise PvError(f"unknown pseudo-variable {name}")
+    return _CLASSES[cls](arg, index, name)
 
 
-__all__ = ["CACHE_SIZE", "Pv", "PvError", "ROUTE_TYPE", "SHARED", "branch_index", "message",
-           "parse", "transaction_id"]
+__all__ = ["ALL", "CACHE_SIZE", "Pv", "PvError", "ROUTE_TYPE", "SHARED", "STARTED", "Value",
+           "branch_index", "lua_text", "message", "parse", "transaction_id"]

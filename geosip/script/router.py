@@ -27,6 +27,8 @@ class LuaRouter(Router):
         self.engine = engine
 
     def request(self, ctx: RequestContext) -> None:
+        if self.engine.script.function("ksr_reply_route") is not None:
+            ctx.reply_handler = self.reply  # every response of the transaction
         self._run("ksr_request_route", ctx)
 
     def failure(self, ctx: RequestContext, best: Response) -> None:

@@ -27,11 +27,12 @@ import lupa.lua54 as lua54
 # Raised inside Lua by KSR.x.exit(): ends the route, like Kamailio's exit.
 EXIT = "geosip:exit"
 CALL = "geosip:call"  # first value a route yields for a blocking KSR call
+OK, FAIL = "geosip:ok", "geosip:fail"  # how the driver resumes it: result or error
 TIMEOUT = "sandbox: instruction/time limit exceeded"
 MEMLIMIT = "sandbox: memory limit exceeded"
 
 _BOOTSTRAP = r'''
-local EXIT, TIMEOUT, MEMLIMIT, HOOK_EVERY, CALL = ...
+local EXIT, TIMEOUT, MEMLIMIT, HOOK_EVERY, CALL, FAIL = ...
 local sethook, clock, gc = debug.sethook, os.clock, collectgarbage
 local pcall_, xpcall_, error_, load_, select_ = pcall, xpcall, error, load, select
 local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume,
@@ -104,7 +105,8 @@ function sandbox.load(code, chunkname, api)
   local env = copy(base)
   env._G = env
   for k, v in pairs(api) do env[k] = v end
-  local fn, err = load_(code, "=" .. chunkname, "t", env)   -- "t": no bytecode
+  -- "@": Lua shortens a long path from the left, so the file name stays in messages
+  local fn, err = load_(code, "@" .. chunkname, "t", env)   -- "t": no bytecode
   if not fn then error_(err, 0) end
   return env, fn
 end
@@ -131,9 +133,13 @@ function sandbox.resume(co, ...)
   return co_status(co), unpack(r, 1, r.n)
 end
 
--- a KSR call that must wait: hand it to the Python driver and wait for its result
+-- a KSR call that must wait: hand it to the Python driver and wait for its result;
+-- when it failed, raise the error here, so it names the script's line (level 2: the
+-- script, as the KSR wrapper tail-calls this)
 function sandbox.yield_call(fn, ...)
-  return co_yield(CALL, fn, ...)
+  local tag, value = co_yield(CALL, fn, ...)
+  if tag == FAIL then error_(value, 2) end
+  return value
 end
 
 function sandbox.exit() error_(EXIT, 0) end
@@ -167,7 +173,8 @@ class Sandbox:
                                     unpack_returned_tuples=True,
                                     attribute_filter=_attribute_filter,
                                     max_memory=8 * limits.memory)
-        self.box = self.lua.execute(_BOOTSTRAP, EXIT, TIMEOUT, MEMLIMIT, HOOK_EVERY, CALL)
+        self.box = self.lua.execute(_BOOTSTRAP, EXIT, TIMEOUT, MEMLIMIT, HOOK_EVERY, CALL,
+                                    FAIL)
         g = self.lua.globals()
         for name in ("os", "io", "debug", "package", "require", "dofile", "loadfile",
                      "load", "collectgarbage", "python", "print"):

@@ -467,9 +467,17 @@ class Request(Message):
         fields = [f for f in self.fields if f.key in _COPIED_TO_RESPONSE]
         resp._init(fields, b"")
         if to_tag is not None and status > 100:
-            to = self.to
-            if to.tag is None:
-                resp.set_header("To", str(to.with_param("tag", to_tag)))
+            try:
+                to = self.to
+            except ParseError:
+                # A To we cannot parse (the 400 we are building may be about it): add
+                # the tag to its text, as Kamailio does, so the reply can still go out.
+                raw = self._single("to")
+                if ";tag=" not in raw.lower():
+                    resp.set_header("To", f"{raw};tag={to_tag}")
+            else:
+                if to.tag is None:
+                    resp.set_header("To", str(to.with_param("tag", to_tag)))
         if status == 100 and "timestamp" in self._index:
             resp.add_header("Timestamp", self._index["timestamp"][0].value)  # §8.2.6.1
         resp.add_header("Content-Length", "0")

@@ -12,17 +12,19 @@ KEMI functions REG_ICASE|REG_NEWLINE. `compile_posix` translates ERE to Python:
   "\\d" is "d", as in glibc);
 - REG_NEWLINE: '.' and negated sets stop at a newline, '^'/'$' match at line ends
   (re.MULTILINE); without it '.' matches a newline too (re.DOTALL).
-Not POSIX and refused (ValueError): "(?" groups and doubled quantifiers ("*?", "+?",
-"*+", which Python reads as lazy/possessive). One difference stays: POSIX picks the
-longest of several alternatives matching at the same place, Python the first listed.
+Two quantifiers in a row ("a*?", which Python would read as lazy) are merged into the
+one they mean in POSIX ("a*"). Refused (ValueError): "(?" groups (not POSIX) and a
+quantifier after an interval ("a{2}*"). Differences that stay: POSIX picks the longest
+of several alternatives matching at the same place, Python the first listed; and with
+REG_ICASE glibc's regcomp matches nothing for an escaped lower-case letter ("\\d"),
+where geosip matches the letter.
 
 `parse_subst('/re/repl/flags')` follows Kamailio's subst_parser (core/re.c): the first
 character is the separator; flags i (ignore case), g (every match), s (the regex sees
 the text as one line: REG_NEWLINE off; it is on by default); in the replacement \\0-\\9
-are the groups, \\n \\r \\t \\\\ \\$ those characters, \\u the Request-URI, and any other
-\\x the character x. A `$` starts a pseudo-variable in Kamailio: geosip cannot evaluate
-pseudo-variables here yet, so such a replacement is refused (ValueError) rather than
-inserted literally.
+are the groups, \\n \\r \\t \\\\ \\$ those characters, \\u the Request-URI, any other \\x
+the character x, and `$name`, `$name(arg)`, `$(name(arg)[i])` a pseudo-variable
+(geosip.script.pv), read when the substitution runs ($null gives "").
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from geosip.script.pv import Pv, PvError
+from geosip.script.pv import parse as parse_pv
+
+if TYPE_CHECKING:
+    from geosip.core.context import RequestContext
 
 _CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "0-9a-zA-Z", "upper": "A-Z",
@@ -105,11 +114,25 @@ def _translate(p: str, newline: bool) -> str:
             continue
         if c == "(" and p.startswith("(?", i):
             raise ValueError("'(?' is not POSIX regular expression syntax")
-        if c in "*+?}" and i + 1 < n and p[i + 1] in "?+":
-            raise ValueError("a doubled quantifier is not supported")
-        out.append(c)
+        if c in "*+?" and out and out[-1] in _QUANTIFIERS:
+            # "a*?" is (a*)? in POSIX, lazy in Python: write the one quantifier it means
+            out[-1] = _merge(out[-1], c)
+        elif c in "*+?" and out and out[-1].endswith("}") and not out[-1].startswith("\\"):
+            raise ValueError("a quantifier after an interval is not supported")
+        else:
+            out.append(c)
         i += 1
     return "".join(out)
+
+
+_QUANTIFIERS = {"*": (0, None), "+": (1, None), "?": (0, 1)}
+
+
+def _merge(first: str, second: str) -> str:
+    """The quantifier equal to two in a row ("a+*" is "a*"): counts multiply."""
+    (lo1, hi1), (lo2, hi2) = _QUANTIFIERS[first], _QUANTIFIERS[second]
+    lo, hi = lo1 * lo2, None if hi1 is None or hi2 is None else hi1 * hi2
+    return {(0, None): "*", (1, None): "+", (0, 1): "?"}[(lo, hi)]
 
 
 @lru_cache(maxsize=512)
@@ -128,7 +151,7 @@ class _Uri:
 
 
 URI = _Uri()
-Piece = str | int | _Uri
+Piece = str | int | _Uri | Pv
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +163,7 @@ class Subst:
     pieces: tuple[Piece, ...]
     replace_all: bool
 
-    def expand(self, m: re.Match[str], ruri: str) -> str:
+    def expand(self, m: re.Match[str], ruri: str, ctx: "RequestContext | None") -> str:
         out = []
         for piece in self.pieces:
             if isinstance(piece, str):
@@ -148,6 +171,8 @@ class Subst:
             elif isinstance(piece, int):
                 group = m.group(piece) if piece <= self.regex.groups else None
                 out.append(group or "")
+            elif isinstance(piece, Pv):
+                out.append(_pv_text(piece, ctx))
             else:
                 out.append(ruri)
         return "".join(out)
@@ -162,20 +187,61 @@ class Subst:
                 break
         return found
 
-    def apply(self, text: str, ruri: str = "") -> tuple[str, int]:
-        """The text with the substitution made, and how many matches were replaced."""
+    def apply(self, text: str, ruri: str = "",
+              ctx: "RequestContext | None" = None) -> tuple[str, int]:
+        """The text with the substitution made, and how many matches were replaced;
+        `ctx` is the request pseudo-variables of the replacement read."""
         found = self.matches(text)
         if not found:
             return text, 0
         out, pos = [], 0
         for m in found:
-            out += [text[pos:m.start()], self.expand(m, ruri)]
+            out += [text[pos:m.start()], self.expand(m, ruri, ctx)]
             pos = m.end()
         out.append(text[pos:])
         return "".join(out), len(found)
 
 
 _CHAR_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
+_PV_NAME = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _pv_text(pv: Pv, ctx: "RequestContext | None") -> str:
+    value = pv.get(ctx) if ctx is not None else None
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def _balanced(text: str, i: int) -> int:
+    """Index just past the ')' closing the '(' at text[i]; ValueError if none."""
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "(":
+            depth += 1
+        elif text[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    raise ValueError(f"unterminated pseudo-variable in {text[:60]!r}")
+
+
+def _pseudo_variable(text: str, i: int) -> tuple[Pv, int]:
+    """Parse the pseudo-variable starting at text[i] == '$': ($name, $name(arg),
+    $(name(arg)[index])); returns it and the index past it. ValueError if unknown."""
+    if text.startswith("$(", i):
+        end = _balanced(text, i + 1)
+    else:
+        m = _PV_NAME.match(text, i)
+        if m is None:
+            raise ValueError(f"bad pseudo-variable at {text[i:i + 20]!r} (write \\$ for $)")
+        end = _balanced(text, m.end()) if text.startswith("(", m.end()) else m.end()
+    try:
+        return parse_pv(text[i:end]), end
+    except PvError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _replacement(text: str, sep: str) -> tuple[tuple[Piece, ...], int]:
@@ -200,8 +266,10 @@ def _replacement(text: str, sep: str) -> tuple[tuple[Piece, ...], int]:
         if c == sep:
             break
         if c == "$":
-            raise ValueError("pseudo-variables in a subst replacement are not supported "
-                             "yet (write \\$ for a dollar sign)")
+            pv, i = _pseudo_variable(text, i)
+            pieces += ["".join(lit), pv]
+            lit = []
+            continue
         lit.append(c)
         i += 1
     else:

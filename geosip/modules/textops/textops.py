@@ -1,5 +1,6 @@
-"""KSR.textops: regular-expression search and replace over the message text, body
-helpers and string comparisons (Kamailio's textops KEMI exports).
+"""KSR.textops: regular-expression search and replace over the message text (Kamailio's
+textops KEMI exports; the body and Privacy functions are in body.py, the string
+comparisons in strings.py).
 
 The text model is Kamailio's: `search` looks at the whole message (request line
 included); `replace*`, `subst` and `search_append` work on everything after the request
@@ -20,7 +21,8 @@ import logging
 import re
 
 from geosip.core.context import RequestContext
-from geosip.sip import Message, ParseError, SipUri, parse, parse_uri
+from geosip.sip import LocalProtocolError, Message, ParseError, SipUri, parse, parse_uri
+from geosip.sip.grammar import header_key
 from geosip.sip.headers import Field
 from geosip.script.exports import ksr
 from geosip.script.ksr.hdr import message, set_fields
@@ -55,6 +57,11 @@ def _after_start(msg: Message) -> str:
 
 def _body(msg: Message) -> str:
     return msg.body.decode(*_ENC)
+
+
+def _ruri(msg: Message) -> str:
+    """The Request-URI text for a replacement's \\u ("" in a reply)."""
+    return str(getattr(msg, "uri_text", ""))
 
 
 def _rewrite(msg: Message, text: str) -> bool:
@@ -278,7 +285,7 @@ def subst(ctx: RequestContext, expr: str) -> int:
         return -1
     text = _after_start(msg)
     try:
-        new, count = se.apply(text, msg.uri_text if hasattr(msg, "uri_text") else "")
+        new, count = se.apply(text, _ruri(msg), ctx)
     except ValueError as exc:
         log.error("textops.subst: %s", exc)
         return -1
@@ -294,7 +301,7 @@ def subst_body(ctx: RequestContext, expr: str) -> int:
     if se is None or not text:
         return -1
     try:
-        new, count = se.apply(text, getattr(msg, "uri_text", ""))
+        new, count = se.apply(text, _ruri(msg), ctx)
     except ValueError as exc:
         log.error("textops.subst_body: %s", exc)
         return -1
@@ -313,7 +320,7 @@ def _set_ruri(ctx: RequestContext, text: str) -> bool:
     try:
         parse_uri(text)
         ctx.msg.uri = text
-    except (ParseError, ValueError) as exc:
+    except (ParseError, LocalProtocolError) as exc:
         log.error("textops: the new Request-URI %r is not valid: %s", text[:80], exc)
         return False
     return True
@@ -327,7 +334,7 @@ def subst_uri(ctx: RequestContext, expr: str) -> int:
         return -1
     ruri = _request_uri(ctx)
     try:
-        new, count = se.apply(ruri, ruri)
+        new, count = se.apply(ruri, ruri, ctx)
     except ValueError as exc:
         log.error("textops.subst_uri: %s", exc)
         return -1
@@ -351,7 +358,7 @@ def subst_user(ctx: RequestContext, expr: str) -> int:
     userinfo = ruri[colon + 1:at] if at >= 0 else ""
     user, _, password = userinfo.partition(":")
     try:
-        new_user, count = se.apply(user, ruri)
+        new_user, count = se.apply(user, ruri, ctx)
     except ValueError as exc:
         log.error("textops.subst_user: %s", exc)
         return -1
@@ -371,18 +378,18 @@ def subst_hf(ctx: RequestContext, hname: str, expr: str, flags: str) -> int:
     msg = message(ctx)
     if se is None:
         return -1
-    key = Field.new(hname, "").key if _is_token(hname) else None
+    key = header_key(hname)
     same = [i for i, f in enumerate(msg.fields) if f.key == key]
     chosen = same[:1] if flags[:1] == "f" else same[-1:] if flags[:1] == "l" else same
     fields = list(msg.fields)
     done = 0
     try:
         for i in chosen:
-            value, count = se.apply(fields[i].value, getattr(msg, "uri_text", ""))
+            value, count = se.apply(fields[i].value, _ruri(msg), ctx)
             if count:
                 fields[i] = Field.new(fields[i].name, value)
                 done += 1
-    except ValueError as exc:       # an empty match, or CR/LF in the new value
+    except (ValueError, LocalProtocolError) as exc:  # an empty match, CR/LF in a value
         log.error("textops.subst_hf: %s", exc)
         return -1
     if not done:
@@ -390,10 +397,3 @@ def subst_hf(ctx: RequestContext, hname: str, expr: str, flags: str) -> int:
     set_fields(msg, fields)
     return 1
 
-
-def _is_token(name: str) -> bool:
-    try:
-        Field.new(name, "")
-    except ValueError:
-        return False
-    return True

@@ -7,9 +7,9 @@ Shared keys of ctx.script.extra (the script layer's per-message namespace):
   route running now (KSR.tmx.t_is_*_route).
 - "reply_headers": [(name, value)] added to every reply the script sends
   (KSR.hdr.append_to_reply fills it).
-- "branch_q": {uri: q} and "ruri_q": q, the q-values of appended branches and of the
-  Request-URI (0..1; absent = unspecified, tried last by t_next_contacts). Set them
-  with set_q().
+- "branch_q": {uri: q}, the q-values (0..1) of appended branches, and "ru_q", the
+  Request-URI's as $ru_q keeps it (thousandths, -1 unspecified). Unspecified ones are
+  tried last by t_next_contacts. Set and read them with set_q() and q_of().
 - "tm:*" keys are tm's own.
 """
 
@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from geosip.sip.txn.keys import server_key
 from geosip.tm.cell import Cell
@@ -62,7 +62,7 @@ def apply_timers(ctx: "RequestContext", cell: Cell) -> None:
     fr = ctx.script.extra.get("tm:fr")
     if fr is None:
         return
-    fr_inv, fr_ms = fr  # type: ignore[misc]
+    fr_inv, fr_ms = cast("tuple[float, float]", fr)
     if fr_ms:
         cell.timers = dataclasses.replace(cell.timers, timer_b=fr_ms / 1000,
                                           timer_f=fr_ms / 1000)
@@ -82,7 +82,7 @@ def reply(ctx: "RequestContext", status: int, reason: str | None,
     if ctx.msg.method == "ACK" or not 100 <= status <= 699:
         return False
     status = int(status)
-    headers: list[tuple[str, str]] = list(ctx.script.extra.get(REPLY_HEADERS, ()))  # type: ignore[call-overload]
+    headers = list(cast("list[tuple[str, str]]", ctx.script.extra.get(REPLY_HEADERS, ())))
     if 300 <= status < 400:
         headers += [("Contact", f"<{uri}>") for uri, _ in ctx.branches]
     if stateful and transaction(ctx) is None:
@@ -126,6 +126,9 @@ def engine_of(ctx: "RequestContext") -> Any:
 
 
 def has_route(ctx: "RequestContext", name: str) -> bool:
+    """Whether the script defines function `name`. Only from blocking KSR functions or
+    outside routes: looked up while a route's coroutine runs, lupa 2.8 hands back the
+    coroutine's stack instead of the table's value."""
     engine = engine_of(ctx)
     return engine is not None and engine.script.function(name) is not None
 
@@ -157,13 +160,11 @@ def run_route(ctx: "RequestContext", name: str, kind: str, answer: bool = True) 
 
 
 def set_q(ctx: "RequestContext", uri: str | None, q: float | None) -> None:
-    """Record the q-value of an appended branch (`uri`), or of the Request-URI (None)."""
+    """Record the q-value (0..1, None = unspecified) of an appended branch (`uri`), or
+    of the Request-URI (None; kept as $ru_q keeps it, in thousandths)."""
     extra = ctx.script.extra
     if uri is None:
-        if q is None:
-            extra.pop("ruri_q", None)
-        else:
-            extra["ruri_q"] = q
+        extra["ru_q"] = -1 if q is None else round(q * 1000)
     else:
         branch_q: dict[str, float] = extra.setdefault("branch_q", {})  # type: ignore[assignment]
         if q is None:
@@ -173,13 +174,13 @@ def set_q(ctx: "RequestContext", uri: str | None, q: float | None) -> None:
 
 
 def q_of(ctx: "RequestContext", uri: str | None) -> float:
-    """The q-value of a branch or the Request-URI (None); -1 when unspecified."""
+    """The q-value (0..1) of a branch or of the Request-URI (None); -1 unspecified."""
     extra = ctx.script.extra
     if uri is None:
-        value = extra.get("ruri_q")
-    else:
-        value = extra.get("branch_q", {}).get(uri)  # type: ignore[union-attr]
-    return -1.0 if value is None else float(value)  # type: ignore[arg-type]
+        value = extra.get("ru_q", -1)
+        return -1.0 if value is None or value < 0 else value / 1000  # type: ignore[operator]
+    value = cast("dict[str, float]", extra.get("branch_q", {})).get(uri)
+    return -1.0 if value is None else float(value)
 
 
 __all__ = ["REPLY_HEADERS", "ROUTE_TYPE", "apply_timers", "engine_of", "has_route",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import cast
 
 from geosip.core.context import RequestContext
 from geosip.script.exports import ksr
@@ -147,7 +148,7 @@ def _set_fr(ctx: RequestContext, fr_inv: float, fr: float) -> bool:
     if fr_inv < 0 or fr < 0:
         return False
     extra = ctx.script.extra
-    old_inv, old_fr = extra.get("tm:fr", (0, 0))  # type: ignore[misc]
+    old_inv, old_fr = cast("tuple[float, float]", extra.get("tm:fr", (0, 0)))
     extra["tm:fr"] = (fr_inv or old_inv, fr or old_fr)
     if ctx.cell is not None:
         api.apply_timers(ctx, ctx.cell)

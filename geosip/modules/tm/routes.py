@@ -12,6 +12,10 @@
 The handlers installed on the RequestContext (failure_handler, reply_handler) and the
 branch hook of Tm.relay (ctx.script.extra["branch_hook"]) mark the route type
 (api.route_kind) and hand over to the LuaRouter or run the route themselves.
+
+As in Kamailio's KEMI, arming does not check that the function exists (a KSR function
+must not look into the script's Lua tables while Lua is running, see api.has_route):
+a missing route is logged when it is due, and the transaction goes on without it.
 """
 
 from __future__ import annotations
@@ -27,12 +31,20 @@ from . import api
 log = logging.getLogger("geosip.tm")
 
 
+def _missing(ctx: RequestContext, name: str | None, what: str) -> None:
+    # Called from the transaction, never with Lua running: the lookup is safe here.
+    if name and not api.has_route(ctx, name):
+        log.error("%s(%r): the script defines no function %s()", what, name, name)
+
+
 def _on_failure(ctx: RequestContext, best: Response) -> None:
+    _missing(ctx, ctx.script.on_failure, "t_on_failure")
     with api.route_kind(ctx, "failure"):
         ctx.core.router.failure(ctx, best)  # type: ignore[attr-defined]
 
 
 def _on_reply(ctx: RequestContext, response: Response) -> bool:
+    _missing(ctx, ctx.script.on_reply, "t_on_reply")
     with api.route_kind(ctx, "onreply"):
         keep = ctx.core.router.reply(ctx, response)  # type: ignore[attr-defined]
     return keep or response.status >= 200
@@ -57,49 +69,33 @@ def _on_branch(ctx: RequestContext, request: Request,
         script.extra.pop("branch_idx", None)
 
 
-def _check(ctx: RequestContext, name: str, what: str) -> bool:
-    if api.has_route(ctx, name):
-        return True
-    log.error("%s(%r): the script defines no function %s()", what, name, name)
-    return False
-
-
-@ksr("t_on_failure", "s", returns="1 armed (\"\" disarms), -1 when the script has no such "
-                                  "function")
+@ksr("t_on_failure", "s", returns="1 (\"\" disarms)")
 def t_on_failure(ctx: RequestContext, name: str) -> bool:
     """Run route `name` when the transaction's branches have all failed."""
     if not name:
         ctx.script.on_failure, ctx.failure_handler = None, None
         return True
-    if not _check(ctx, name, "t_on_failure"):
-        return False
     ctx.script.on_failure, ctx.failure_handler = name, _on_failure
     return True
 
 
-@ksr("t_on_reply", "s", returns="1 armed (\"\" disarms), -1 when the script has no such "
-                                "function")
+@ksr("t_on_reply", "s", returns="1 (\"\" disarms)")
 def t_on_reply(ctx: RequestContext, name: str) -> bool:
     """Run route `name` for every response of the transaction."""
     if not name:
         ctx.script.on_reply, ctx.reply_handler = None, None
         return True
-    if not _check(ctx, name, "t_on_reply"):
-        return False
     ctx.script.on_reply, ctx.reply_handler = name, _on_reply
     return True
 
 
-@ksr("t_on_branch", "s", returns="1 armed (\"\" disarms), -1 when the script has no such "
-                                 "function")
+@ksr("t_on_branch", "s", returns="1 (\"\" disarms)")
 def t_on_branch(ctx: RequestContext, name: str) -> bool:
     """Run route `name` for each branch created by the next relays, before it is sent."""
     if not name:
         ctx.script.on_branch = None
         ctx.script.extra.pop("branch_hook", None)
         return True
-    if not _check(ctx, name, "t_on_branch"):
-        return False
     ctx.script.on_branch = name
     ctx.script.extra["branch_hook"] = _on_branch
     return True

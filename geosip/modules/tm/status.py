@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import cast
 
 from geosip.core.context import RequestContext
 from geosip.script.exports import ksr
@@ -109,8 +110,7 @@ def t_check_status(ctx: RequestContext, regex: str) -> bool:
     status = reply.status if reply is not None else api.last_status(ctx)
     if status is None:
         return False
-    pattern = _PATTERNS.get(regex, False)
-    if pattern is False:
+    if regex not in _PATTERNS:
         try:
             pattern = re.compile(regex)
         except re.error as exc:
@@ -119,7 +119,8 @@ def t_check_status(ctx: RequestContext, regex: str) -> bool:
         if len(_PATTERNS) >= 256:  # scripts use a handful; bound what a loop could add
             _PATTERNS.clear()
         _PATTERNS[regex] = pattern
-    return pattern is not None and pattern.search(str(status)) is not None  # type: ignore[union-attr]
+    found = _PATTERNS[regex]
+    return found is not None and found.search(str(status)) is not None
 
 
 @ksr("t_drop_replies", "s", returns="1, -1 without a transaction or for a bad mode")
@@ -133,9 +134,9 @@ def t_drop_replies(ctx: RequestContext, mode: str) -> bool:
         return False
     if mode == "n":
         return True
-    start = ctx.script.extra.get("tm:batch", 0) if mode == "l" else 0
+    start = cast(int, ctx.script.extra.get("tm:batch", 0)) if mode == "l" else 0
     dropped = cell.dropped if cell.dropped is not None else set()
-    dropped.update(range(start, len(cell.branches)))  # type: ignore[arg-type]
+    dropped.update(range(start, len(cell.branches)))
     cell.dropped = dropped
     return True
 
@@ -175,7 +176,8 @@ def t_next_contacts(ctx: RequestContext) -> int:
     """Make the next destination set from the contacts t_load_contacts kept: those of
     the highest q-value left; the first becomes the Request-URI (and $du), the others
     appended branches (tried in parallel by the next t_relay)."""
-    groups: list[list[tuple[str, str | None]]] = ctx.script.extra.get("tm:contacts") or []  # type: ignore[assignment]
+    groups = cast("list[list[tuple[str, str | None]]]",
+                  ctx.script.extra.get("tm:contacts") or [])
     if not groups:
         return -2
     group = groups.pop(0)

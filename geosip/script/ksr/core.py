@@ -3,22 +3,25 @@ branch and script flags, method and transport tests, Request-URI and destination
 changes, forward, is_myself*.
 
 Every function takes the RequestContext of the running route first (the engine binds
-it) and returns Kamailio's codes: 1 (true/success), -1 (false/failure); functions that
-return a value say so. Only `forward`/`forward_uri` may wait (DNS, stream sends): they
-are `blocking` and run outside Lua (engine.py); the rest never switch greenlets.
+it). Return values are Kamailio's: the tests and setters that Kamailio types as
+SR_KEMIP_BOOL give Lua true/false (`if KSR.is_INVITE() then`), forward/forward_uri/
+add_tcp_alias* give 1 or -1, the loggers 1. Only forward/forward_uri may wait (DNS,
+stream sends): they are `blocking` and run outside Lua (engine.py); the rest never
+switch greenlets.
 
 In a reply route (ctx.script.reply set) the method tests look at the reply's CSeq
 method, as Kamailio's do for a reply; everything else acts on the request.
 
 Left out (geosip has no equivalent yet): add_local_rport, set_advertised_address/port,
 set_forward_close/no_connect, set_reply_close/no_connect, to_UDP...to_IPv6 (onsend
-route), route(name), is_GET/POST/PUT/DELETE (no HTTP), KSR.xlog (see README).
+route), route(name), is_GET/POST/PUT/DELETE (no HTTP); KSR.xlog.xlog waits for a
+$-format expander in script/pv.py (it has single names only).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, cast
 
 from geosip.core.context import RequestContext
 from geosip.sip import ParseError, SipUri, parse_uri
@@ -30,12 +33,18 @@ script_log = logging.getLogger("geosip.script.log")
 
 MAX_FLAG = 31      # Kamailio's flag_t has 32 bits: flags 0..31
 MAX_BRANCHES = 12  # Kamailio's default max_branches: branch flags exist for 0..11
+TRUE = "true on success, false on failure"
 
 
 def _fn(name: str, args: str, fn: Callable[..., object], doc: str,
-        returns: str = "1 on success, -1 on failure") -> KsrFunction:
-    """A KsrFunction from a small function (a lambda) and its doc."""
-    return KsrFunction(name, fn, args, False, returns, doc)
+        returns: str = TRUE) -> KsrFunction:
+    """A boolean KsrFunction from a small function (a lambda) and its doc."""
+    return KsrFunction(name, fn, args, False, returns, doc, boolean=True)
+
+
+def _bool(name: str, args: str = "", returns: str = TRUE) -> Callable[..., KsrFunction]:
+    """@ksr for Kamailio's SR_KEMIP_BOOL functions: Lua gets true/false."""
+    return ksr(name, args, returns=returns, boolean=True)
 
 
 # ---- logging -------------------------------------------------------------------------
@@ -88,16 +97,16 @@ def _flag_ok(flag: float) -> bool:
     return flag == int(flag) and 0 <= flag <= MAX_FLAG
 
 
-@ksr("setflag", "i")
+@_bool("setflag", "i")
 def setflag(ctx: RequestContext, flag: int) -> bool:
-    """Set message flag 0..31; -1 when out of range."""
+    """Set message flag 0..31; false when out of range."""
     if not _flag_ok(flag):
         return False
     ctx.script.flags |= 1 << int(flag)
     return True
 
 
-@ksr("resetflag", "i")
+@_bool("resetflag", "i")
 def resetflag(ctx: RequestContext, flag: int) -> bool:
     if not _flag_ok(flag):
         return False
@@ -105,7 +114,7 @@ def resetflag(ctx: RequestContext, flag: int) -> bool:
     return True
 
 
-@ksr("isflagset", "i", returns="1 when the flag is set, -1 when not (or out of range)")
+@_bool("isflagset", "i", returns="true when the flag is set, false when not (or out of range)")
 def isflagset(ctx: RequestContext, flag: int) -> bool:
     return _flag_ok(flag) and bool(ctx.script.flags >> int(flag) & 1)
 
@@ -115,7 +124,8 @@ def isflagset(ctx: RequestContext, flag: int) -> bool:
 def _bflags(ctx: RequestContext, branch: int) -> int:
     if branch == 0:
         return ctx.script.branch_flags
-    return ctx.script.extra.get("bflags", {}).get(branch, 0)  # type: ignore[union-attr]
+    bflags = cast("dict[int, int]", ctx.script.extra.get("bflags", {}))
+    return bflags.get(branch, 0)
 
 
 def _set_bflags(ctx: RequestContext, branch: int, value: int) -> None:
@@ -129,7 +139,7 @@ def _branch_ok(flag: float, branch: float) -> bool:
     return _flag_ok(flag) and branch == int(branch) and 0 <= branch < MAX_BRANCHES
 
 
-@ksr("setbiflag", "ii")
+@_bool("setbiflag", "ii")
 def setbiflag(ctx: RequestContext, flag: int, branch: int) -> bool:
     """Set branch flag `flag` of branch `branch` (0 is the Request-URI's)."""
     if not _branch_ok(flag, branch):
@@ -138,7 +148,7 @@ def setbiflag(ctx: RequestContext, flag: int, branch: int) -> bool:
     return True
 
 
-@ksr("resetbiflag", "ii")
+@_bool("resetbiflag", "ii")
 def resetbiflag(ctx: RequestContext, flag: int, branch: int) -> bool:
     if not _branch_ok(flag, branch):
         return False
@@ -146,7 +156,7 @@ def resetbiflag(ctx: RequestContext, flag: int, branch: int) -> bool:
     return True
 
 
-@ksr("isbiflagset", "ii", returns="1 when set, -1 when not (or out of range)")
+@_bool("isbiflagset", "ii", returns="true when set, false when not (or out of range)")
 def isbiflagset(ctx: RequestContext, flag: int, branch: int) -> bool:
     return _branch_ok(flag, branch) and bool(_bflags(ctx, int(branch)) >> int(flag) & 1)
 
@@ -156,7 +166,7 @@ setbflag = _fn("setbflag", "i", lambda ctx, flag: setbiflag.fn(ctx, flag, 0),
 resetbflag = _fn("resetbflag", "i", lambda ctx, flag: resetbiflag.fn(ctx, flag, 0),
                  "Reset branch flag `flag` of branch 0.")
 isbflagset = _fn("isbflagset", "i", lambda ctx, flag: isbiflagset.fn(ctx, flag, 0),
-                 "Test branch flag `flag` of branch 0.", "1 when set, -1 when not")
+                 "Test branch flag `flag` of branch 0.", "true when set, false when not")
 
 
 def _sflag(ctx: RequestContext, flag: float, op: str) -> bool:
@@ -176,7 +186,7 @@ setsflag = _fn("setsflag", "i", lambda ctx, flag: _sflag(ctx, flag, "set"),
 resetsflag = _fn("resetsflag", "i", lambda ctx, flag: _sflag(ctx, flag, "reset"),
                  "Reset script flag 0..31.")
 issflagset = _fn("issflagset", "i", lambda ctx, flag: _sflag(ctx, flag, "test"),
-                 "Test script flag 0..31.", "1 when set, -1 when not")
+                 "Test script flag 0..31.", "true when set, false when not")
 
 # ---- methods -------------------------------------------------------------------------
 
@@ -186,7 +196,7 @@ def _method(ctx: RequestContext) -> str:
     return reply.cseq.method if reply is not None else ctx.msg.method
 
 
-@ksr("is_method", "s", returns="1 when the method matches, -1 otherwise")
+@_bool("is_method", "s", returns="true when the method matches, false otherwise")
 def is_method(ctx: RequestContext, methods: str) -> bool:
     """One method name, or several separated by '|' ("INVITE|BYE"); case-insensitive."""
     method = _method(ctx).upper()
@@ -200,7 +210,7 @@ _LETTERS = {"I": "INVITE", "A": "ACK", "B": "BYE", "C": "CANCEL", "M": "MESSAGE"
             "O": "OPTIONS", "F": "REFER", "U": "UPDATE", "K": "KDMQ"}
 
 
-@ksr("is_method_in", "s", returns="1 when a letter names the method, -1 otherwise")
+@_bool("is_method_in", "s", returns="true when a letter names the method, false otherwise")
 def is_method_in(ctx: RequestContext, letters: str) -> bool:
     """Letters: I=INVITE A=ACK B=BYE C=CANCEL M=MESSAGE R=REGISTER P=PUBLISH
     S=SUBSCRIBE N=NOTIFY O=OPTIONS F=REFER U=UPDATE K=KDMQ (any case)."""
@@ -212,7 +222,7 @@ def _method_test(method: str) -> KsrFunction:
     def test(ctx: RequestContext) -> bool:
         return _method(ctx) == method
     test.__doc__ = f"True for {method} (a reply's CSeq method in a reply route)."
-    return ksr(f"is_{method}", returns=f"1 for {method}, -1 otherwise")(test)
+    return _bool(f"is_{method}", returns=f"true for {method}, false otherwise")(test)
 
 
 _METHOD_TESTS = tuple(_method_test(m) for m in (
@@ -226,7 +236,7 @@ def _proto_test(name: str, protos: tuple[str, ...]) -> KsrFunction:
     def test(ctx: RequestContext) -> bool:
         return ctx.inbound.source.proto in protos
     test.__doc__ = f"True when the request came over {'/'.join(protos).upper()}."
-    return ksr(name, returns="1 when it did, -1 otherwise")(test)
+    return _bool(name, returns="true when it did, false otherwise")(test)
 
 
 _PROTO_TESTS = tuple(_proto_test(name, protos) for name, protos in (
@@ -236,7 +246,7 @@ _PROTO_TESTS = tuple(_proto_test(name, protos) for name, protos in (
 _PROTO_LETTERS = {"u": "udp", "t": "tcp", "e": "tls", "v": "ws", "w": "wss", "s": "sctp"}
 
 
-@ksr("is_proto", "s", returns="1 when a letter names the transport, -1 otherwise")
+@_bool("is_proto", "s", returns="true when a letter names the transport, false otherwise")
 def is_proto(ctx: RequestContext, letters: str) -> bool:
     """Letters: u=UDP t=TCP e=TLS v=WS w=WSS s=SCTP (any case). geosip has no SCTP."""
     proto = ctx.inbound.source.proto
@@ -244,17 +254,17 @@ def is_proto(ctx: RequestContext, letters: str) -> bool:
 
 
 is_ipv4 = _fn("is_IPv4", "", lambda ctx: not ctx.inbound.listener.local.ipv6,
-              "Received on an IPv4 socket.", "1 when it was, -1 otherwise")
+              "Received on an IPv4 socket.", "true when it was, false otherwise")
 is_ipv6 = _fn("is_IPv6", "", lambda ctx: ctx.inbound.listener.local.ipv6,
-              "Received on an IPv6 socket.", "1 when it was, -1 otherwise")
+              "Received on an IPv6 socket.", "true when it was, false otherwise")
 is_src_port = _fn("is_src_port", "i", lambda ctx, port: ctx.inbound.source.port == port,
-                  "The source port is `port`.", "1 when it is, -1 otherwise")
+                  "The source port is `port`.", "true when it is, false otherwise")
 is_dst_port = _fn("is_dst_port", "i",
                   lambda ctx, port: ctx.inbound.listener.local.port == port,
-                  "The local port it arrived on is `port`.", "1 when it is, -1 otherwise")
+                  "The local port it arrived on is `port`.", "true when it is, false otherwise")
 
 
-@ksr("force_rport")
+@_bool("force_rport")
 def force_rport(ctx: RequestContext) -> bool:
     """Add rport to the top Via as if the client asked for it (RFC 3581)."""
     ctx.force_rport()
@@ -270,12 +280,13 @@ def _tcp_alias(ctx: RequestContext, port: int) -> bool:
     return ctx.core.transport.add_alias(conn_id, Endpoint(source.proto, source.host, port))
 
 
-add_tcp_alias = _fn("add_tcp_alias", "i", lambda ctx, port: _tcp_alias(ctx, int(port)),
-                    "Reuse this TCP/TLS connection for requests to the source host at "
-                    "`port` (1 and nothing done on other transports).")
-add_tcp_alias_via = _fn("add_tcp_alias_via", "",
-                        lambda ctx: _tcp_alias(ctx, ctx.msg.top_via.port or 5060),
-                        "add_tcp_alias() with the port of the top Via.")
+add_tcp_alias = KsrFunction(
+    "add_tcp_alias", lambda ctx, port: _tcp_alias(ctx, int(port)), "i",
+    doc="Reuse this TCP/TLS connection for requests to the source host at `port` (1, "
+        "nothing done, on other transports).")
+add_tcp_alias_via = KsrFunction(
+    "add_tcp_alias_via", lambda ctx: _tcp_alias(ctx, ctx.msg.top_via.port or 5060),
+    doc="add_tcp_alias() with the port of the top Via.")
 
 # ---- Request-URI and destination -----------------------------------------------------
 
@@ -290,9 +301,9 @@ def _set_ruri(ctx: RequestContext, text: str) -> bool:
     return True
 
 
-@ksr("seturi", "s")
+@_bool("seturi", "s")
 def seturi(ctx: RequestContext, uri: str) -> bool:
-    """Rewrite the Request-URI; -1 when `uri` is not a valid URI."""
+    """Rewrite the Request-URI; false when `uri` is not a valid URI."""
     return _set_ruri(ctx, uri)
 
 
@@ -303,19 +314,19 @@ def _rewrite(ctx: RequestContext, **changes: object) -> bool:
     return _set_ruri(ctx, str(uri.replace(**changes)))
 
 
-@ksr("setuser", "s")
+@_bool("setuser", "s")
 def setuser(ctx: RequestContext, user: str) -> bool:
-    """Set the user part of a SIP Request-URI ("" removes it); -1 for other URIs."""
+    """Set the user part of a SIP Request-URI ("" removes it); false for other URIs."""
     return _rewrite(ctx, user=user or None, password=None)
 
 
-@ksr("sethost", "s")
+@_bool("sethost", "s")
 def sethost(ctx: RequestContext, host: str) -> bool:
-    """Set the host part of a SIP Request-URI; -1 for other URIs or a bad host."""
+    """Set the host part of a SIP Request-URI; false for other URIs or a bad host."""
     return bool(host) and _rewrite(ctx, host=host)
 
 
-@ksr("setdsturi", "s")
+@_bool("setdsturi", "s")
 def setdsturi(ctx: RequestContext, uri: str) -> bool:
     """Set the destination URI ($du): where the request goes instead of its R-URI."""
     try:
@@ -327,14 +338,14 @@ def setdsturi(ctx: RequestContext, uri: str) -> bool:
     return True
 
 
-@ksr("resetdsturi")
+@_bool("resetdsturi")
 def resetdsturi(ctx: RequestContext) -> bool:
     ctx.dst_uri = None
     return True
 
 
 isdsturiset = _fn("isdsturiset", "", lambda ctx: bool(ctx.dst_uri),
-                  "The destination URI ($du) is set.", "1 when it is, -1 otherwise")
+                  "The destination URI ($du) is set.", "true when it is, false otherwise")
 
 # ---- is_myself -----------------------------------------------------------------------
 
@@ -364,7 +375,7 @@ def _is_myself(ctx: RequestContext, text: str) -> bool:
     return bool(text) and _host_is_myself(ctx, text)
 
 
-@ksr("is_myself", "s", returns="1 when ours, -1 otherwise")
+@_bool("is_myself", "s", returns="true when ours, false otherwise")
 def is_myself(ctx: RequestContext, uri: str) -> bool:
     """A SIP URI (host, port) or a bare host names this server (listeners, aliases)."""
     return _is_myself(ctx, uri)
@@ -377,7 +388,7 @@ def _myself_of(name: str, get: Callable[[RequestContext], str]) -> KsrFunction:
         except ParseError:
             return False
     test.__doc__ = f"is_myself() of the {name}."
-    return ksr(f"is_myself_{name}", returns="1 when ours, -1 otherwise")(test)
+    return _bool(f"is_myself_{name}", returns="true when ours, false otherwise")(test)
 
 
 _MYSELF = (

@@ -18,7 +18,8 @@ Contract.
   sent by KSR functions (sl, tm, sanity, siputils.options_reply) add them, as
   Kamailio's sl/tm add the LUMP_RPL_HDR lumps of the request.
 
-`message(ctx)` names the message a route acts on; `set_fields` and `parse_lines` are
+`message(ctx)` names the message a route acts on (the reply in a reply route, as
+pseudo-variables do); `set_fields`, `parse_lines` and the reply-header helpers are
 shared with the modules that edit headers (textops, siputils, sanity, maxfwd).
 """
 
@@ -33,6 +34,7 @@ from geosip.sip.grammar import header_key
 from geosip.sip.headers import Field
 
 from ..exports import ModuleExports, ksr
+from ..pv import message as pv_message
 
 log = logging.getLogger("geosip.script")
 
@@ -43,11 +45,9 @@ NULL_PRINT = "<null>"             # what Kamailio's getw-style functions give fo
 # ---- helpers shared with the modules --------------------------------------------------
 
 def message(ctx: RequestContext) -> Message:
-    """The message KSR functions act on. Always the request for now: ScriptState does not
-    say whether a reply route or a failure route runs (both set `script.reply`), and in
-    Kamailio a failure route acts on the request, a reply route on the reply. Once the
-    router marks the route type, reply routes should get `ctx.script.reply` here."""
-    return ctx.msg
+    """The message KSR functions act on, the same one pseudo-variables read (pv.py):
+    the request in request, branch and failure routes, the reply in reply routes."""
+    return pv_message(ctx)
 
 
 def parse_lines(text: str) -> list[tuple[str, str]] | None:
@@ -187,8 +187,8 @@ def rmappend(ctx: RequestContext, hrm: str, hadd: str) -> int:
     """remove(hrm), then append(hadd)."""
     if parse_lines(hadd) is None:
         return -1
-    rc = remove.fn(ctx, hrm)
-    return rc if rc < 0 else append.fn(ctx, hadd)
+    rc = int(remove.fn(ctx, hrm))
+    return rc if rc < 0 else int(append.fn(ctx, hadd))
 
 
 @ksr("rminsert", "ss", returns="1 done, -1 bad name or text")
@@ -196,8 +196,8 @@ def rminsert(ctx: RequestContext, hrm: str, hadd: str) -> int:
     """remove(hrm), then insert(hadd)."""
     if parse_lines(hadd) is None:
         return -1
-    rc = remove.fn(ctx, hrm)
-    return rc if rc < 0 else insert.fn(ctx, hadd)
+    rc = int(remove.fn(ctx, hrm))
+    return rc if rc < 0 else int(insert.fn(ctx, hadd))
 
 
 @ksr("is_present", "s", returns="1 present, -1 absent")
@@ -267,12 +267,13 @@ def getw_idx(ctx: RequestContext, hname: str, idx: int) -> str:
 _OPS = ("eq", "ne", "sw", "in")
 
 
-@ksr("match_content", "ssss", returns="1 matched, -1 not (or bad operator/index)")
+@ksr("match_content", "ssss", boolean=True,
+     returns="true matched, false not (or bad operator/index)")
 def match_content(ctx: RequestContext, hname: str, op: str, mval: str, hidx: str) -> int:
     """Compare the bodies of the headers called `hname` with `mval`, case-insensitively:
     op eq/ne/sw (starts with)/in (contains); hidx f (first header), l (last), a (all
     must match), o (at least one). Kamailio's "re" operator is not implemented there
-    either: it returns -1."""
+    either: it returns false. A Lua boolean, as Kamailio's SR_KEMIP_BOOL."""
     op, hidx = op.lower(), hidx[:1].lower()
     if op not in _OPS or hidx not in ("f", "l", "a", "o"):
         log.error("hdr.match_content: bad operator %r or index %r", op, hidx)

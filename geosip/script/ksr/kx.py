@@ -21,7 +21,7 @@ from geosip.sip import ParseError, Response
 from geosip.transport.base import Endpoint
 
 from ..exports import KsrFunction, ModuleExports, ksr
-from ..pv import Value, message, parse
+from ..pv import Value, lua_text, message, parse
 
 DEFINES: dict[str, str] = {}  # name -> value, set by the configuration loader
 
@@ -30,14 +30,15 @@ PROTO_IDS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 _NULL = {"get": None, "gete": "", "getw": "<null>"}
 
 
-def _getter(fname: str, read: Callable[[RequestContext], Value], what: str) -> KsrFunction:
+def _getter(fname: str, read: Callable[[RequestContext], Value], what: str,
+            kind: str = "string") -> KsrFunction:
     null = _NULL.get(fname.split("_", 1)[0])  # gets_status: nil
 
     def fn(ctx: RequestContext) -> Value:
         value = read(ctx)
-        return null if value is None else value
+        return null if value is None else lua_text(value) if isinstance(value, str) else value
     fn.__doc__ = f"{what}." if null is None else f"{what}; {null!r} when there is none."
-    returns = "string, nil when absent" if null is None else f"string, {null!r} when absent"
+    returns = f"{kind}, nil when absent" if null is None else f"{kind}, {null!r} when absent"
     return ksr(fname, returns=returns)(fn)
 
 
@@ -168,16 +169,17 @@ def _functions() -> tuple[KsrFunction, ...]:
                 "The source as proto:ip:port"),
         *_family("ua", "$ua", "The User-Agent header"),
         _getter("get_srcip", lambda ctx: src(ctx).host, "Source IP address"),
-        _getter("get_srcport", lambda ctx: src(ctx).port, "Source port"),
+        _getter("get_srcport", lambda ctx: src(ctx).port, "Source port", "integer"),
         _getter("get_send_sock", _pv("$fs"), "The forced send socket (proto:ip:port)"),
         _int("get_send_sock_port", _send_sock_port, "the port, 0 when none is forced",
              "Port of the forced send socket."),
         _getter("get_rcvip", lambda ctx: rcv(ctx).host, "IP address the message came in on"),
-        _getter("get_rcvport", lambda ctx: rcv(ctx).port, "Port the message came in on"),
+        _getter("get_rcvport", lambda ctx: rcv(ctx).port, "Port the message came in on",
+                "integer"),
         _getter("get_rcvadvip", lambda ctx: _advertised(ctx)[0],
                 "Advertised address of the receiving socket (else its IP)"),
         _getter("get_rcvadvport", lambda ctx: _advertised(ctx)[1],
-                "Advertised port of the receiving socket (else its port)"),
+                "Advertised port of the receiving socket (else its port)", "integer"),
         _getter("get_rcvaddr_sock", lambda ctx: _hostport(rcv(ctx)),
                 "The receiving socket as proto:ip:port"),
         _getter("get_proto", _pv("$pr"), "Transport of the message: udp, tcp, tls, ws, wss"),

@@ -1,0 +1,1 @@
+"""Kamailio's corex module for geosip (see README.md)."""

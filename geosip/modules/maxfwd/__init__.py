@@ -1,0 +1,1 @@
+"""Kamailio's maxfwd module for geosip (see README.md)."""

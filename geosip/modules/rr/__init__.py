@@ -1,0 +1,1 @@
+"""Kamailio's rr module for geosip (see README.md)."""

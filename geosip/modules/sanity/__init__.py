@@ -1,0 +1,1 @@
+"""Kamailio's sanity module for geosip (see README.md)."""

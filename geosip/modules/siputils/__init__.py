@@ -1,0 +1,1 @@
+"""Kamailio's siputils module for geosip (see README.md)."""

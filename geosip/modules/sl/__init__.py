@@ -1,0 +1,1 @@
+"""sl: Kamailio's stateless replies for scripts (KSR.sl). See README.md."""

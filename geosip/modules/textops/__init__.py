@@ -1,0 +1,1 @@
+"""Kamailio's textops module for geosip (see README.md)."""

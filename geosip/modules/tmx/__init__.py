@@ -1,0 +1,1 @@
+"""tmx: Kamailio's tm extensions for scripts (KSR.tmx). See README.md."""

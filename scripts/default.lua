@@ -1,0 +1,227 @@
+-- geosip's default routing script: a proxy, registrar and location service in the shape
+-- of Kamailio's basic KEMI example (misc/examples/kemi), written for geosip.
+-- `geosip run` with no -c runs it; copy it to start your own (`geosip run -c my.lua`).
+--
+-- The routing is Kamailio's KEMI API: ksr_request_route() runs for every new request,
+-- ksr_reply_route() for every reply, and KSR.<module>.<function>() returns Kamailio's
+-- codes (> 0 true, < 0 false, 0 stop). KSR.x.exit() ends the route. scripts/API.md lists
+-- every function geosip exports.
+--
+-- Modules that are not loaded have no KSR.<module> table, as in Kamailio. Parts that need
+-- a module outside geosip's default set (registrar, usrloc, auth_db) test for it first
+-- and step aside when it is absent.
+
+-- geosip's configuration (scripts/README.md): every value here is the embedded default;
+-- the command line wins over it (geosip run -l/--alias/--fr-timer/...).
+geosip = {
+  listen = { "udp:127.0.0.1:5060", "tcp:127.0.0.1:5060" },
+  log_level = "info",
+  tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },  -- milliseconds
+  -- alias = { "example.com" },            -- other names that are ours (is_myself)
+  -- modules = { ... },                    -- absent: geosip's default set (tm, sl, rr...)
+}
+
+FLT_NATS = 5        -- transaction flag: the caller is behind NAT
+FLB_NATB = 6        -- branch flag: the callee is behind NAT (set at REGISTER)
+
+-- SIP request routing (Kamailio's request_route)
+function ksr_request_route()
+  -- NAT first (Kamailio's example checks it second): the answers of reqinit (483, the
+  -- keep-alive 200) must reach a caller behind NAT too
+  ksr_route_natdetect()
+  ksr_route_reqinit()
+
+  -- CANCEL: relayed only if it matches a transaction of ours (RFC 3261 §16.10)
+  if KSR.is_CANCEL() then
+    if KSR.tm.t_check_trans() > 0 then
+      ksr_route_relay()
+    end
+    KSR.x.exit()
+  end
+
+  -- requests within a dialog
+  ksr_route_withindlg()
+
+  -- only initial requests (no To tag) from here on
+
+  -- a retransmission that arrives while its original is still in this script: its
+  -- transaction takes it. (Kamailio's example then also ends the route when
+  -- t_check_trans() == 0; geosip's core hands a retransmission to its existing
+  -- transaction before any script runs, so that second test is left out here.)
+  if KSR.tmx.t_precheck_trans() > 0 then
+    KSR.tm.t_check_trans()
+    KSR.x.exit()
+  end
+
+  ksr_route_auth()
+
+  -- record routing for dialog-forming requests; preloaded Route headers go
+  KSR.hdr.remove("Route")
+  if KSR.is_method_in("IS") then
+    KSR.rr.record_route()
+  end
+
+  -- requests for other domains are relayed as they are
+  ksr_route_sipout()
+
+  -- requests for our own domains
+  ksr_route_registrar()
+  if KSR.corex.has_ruri_user() < 0 then
+    KSR.sl.sl_send_reply(484, "Address Incomplete")
+    KSR.x.exit()
+  end
+  ksr_route_location()
+end
+
+-- Relay statefully to the Request-URI (or the next Route); INVITEs get a failure route.
+function ksr_route_relay()
+  if KSR.is_INVITE() and KSR.tm.t_is_set("failure_route") < 0 then
+    KSR.tm.t_on_failure("ksr_failure_manage")
+  end
+  if KSR.tm.t_relay() < 0 then
+    KSR.sl.sl_reply_error()
+  end
+  KSR.x.exit()
+end
+
+-- Per request initial checks
+function ksr_route_reqinit()
+  if KSR.maxfwd.process_maxfwd(10) < 0 then
+    KSR.sl.sl_send_reply(483, "Too Many Hops")
+    KSR.x.exit()
+  end
+  -- a keep-alive: OPTIONS to this server itself, no user part
+  if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0 then
+    KSR.sl.sl_send_reply(200, "Keepalive")
+    KSR.x.exit()
+  end
+  if KSR.sanity.sanity_check(1511, 7) < 0 then
+    KSR.err("malformed SIP request from " .. KSR.pv.get("$si") .. ":" .. KSR.pv.get("$sp") .. "\n")
+    KSR.x.exit()
+  end
+end
+
+-- The top Via's sent-by is not where the request came from: the caller is behind NAT.
+-- Replies then go back to the source address and port (RFC 3581, as if rport had been
+-- asked for). A simple test in place of nathelper's nat_uac_test(), which geosip lacks.
+function ksr_route_natdetect()
+  local via = KSR.pv.get("$hdr(Via)") or ""
+  local sentby = string.match(via, "^%s*[Ss][Ii][Pp]%s*/%s*2%.0%s*/%s*%a+%s+([^;,%s]+)") or ""
+  local host, port = string.match(sentby, "^%[(.-)%]:?(%d*)$")
+  if not host then
+    host, port = string.match(sentby, "^([^:]*):?(%d*)$")
+  end
+  -- a sent-by without a port means 5060 (5061 for TLS; close enough here)
+  if host ~= KSR.pv.get("$si") or (tonumber(port) or 5060) ~= tonumber(KSR.pv.get("$sp")) then
+    KSR.force_rport()
+    KSR.setflag(FLT_NATS)
+  end
+end
+
+-- Requests within a dialog (with a To tag)
+function ksr_route_withindlg()
+  if KSR.siputils.has_totag() < 0 then
+    return
+  end
+  -- take the path the dialog's Record-Route set lays down
+  if KSR.rr.loose_route() > 0 then
+    ksr_route_relay()
+  end
+  if KSR.is_ACK() then
+    -- no Route for us: an ACK of a non-2xx final of our transaction is relayed by it
+    -- (hop by hop); an ACK matching nothing is dropped
+    if KSR.tm.t_check_trans() > 0 then
+      ksr_route_relay()
+    end
+    KSR.x.exit()
+  end
+  KSR.sl.sl_send_reply(404, "Not here")
+  KSR.x.exit()
+end
+
+-- Authentication of our subscribers (needs auth and auth_db, a later geosip module).
+-- Without them this server authenticates nobody: it listens on loopback by default.
+function ksr_route_auth()
+  if not (KSR.auth_db and KSR.auth) then
+    return
+  end
+  if KSR.is_REGISTER() or KSR.is_myself_furi() then
+    if KSR.auth_db.auth_check(KSR.kx.gete_fhost(), "subscriber", 1) < 0 then
+      KSR.auth.auth_challenge(KSR.kx.gete_fhost(), 0)
+      KSR.x.exit()
+    end
+    -- the credentials are for us; they do not travel further (but REGISTER and PUBLISH
+    -- end here anyway)
+    if not KSR.is_method_in("RP") then
+      KSR.auth.consume_credentials()
+    end
+  end
+  -- not an open relay: a stranger may only call our own users
+  if not KSR.is_myself_furi() and not KSR.is_myself_ruri() then
+    KSR.sl.sl_send_reply(403, "Not relaying")
+    KSR.x.exit()
+  end
+end
+
+-- Requests for a domain that is not ours
+function ksr_route_sipout()
+  if KSR.is_myself_ruri() then
+    return
+  end
+  ksr_route_relay()
+end
+
+-- Registrations (needs the registrar module, with usrloc).
+function ksr_route_registrar()
+  if not KSR.is_REGISTER() then
+    return
+  end
+  if not KSR.registrar then
+    -- No registrar loaded: this server offers no registration service. 501 says so
+    -- (RFC 3261 §21.5.2: it does not support what the request asks for); a phone then
+    -- reports the server as unable to register it, rather than a wrong password (403)
+    -- or an unknown user (404).
+    KSR.sl.sl_send_reply(501, "Not Implemented")
+    KSR.x.exit()
+  end
+  if KSR.isflagset(FLT_NATS) then
+    KSR.setbflag(FLB_NATB)
+  end
+  if KSR.registrar.save("location", 0) < 0 then
+    KSR.sl.sl_reply_error()
+  end
+  KSR.x.exit()
+end
+
+-- The location service: the Request-URI becomes the user's registered contact(s).
+function ksr_route_location()
+  if not KSR.registrar then
+    -- nobody registers here, so no user of ours can be reached
+    KSR.sl.sl_send_reply(404, "Not Found")
+    KSR.x.exit()
+  end
+  local rc = KSR.registrar.lookup("location")
+  if rc < 0 then
+    KSR.tm.t_newtran()
+    if rc == -2 then
+      KSR.tm.t_reply(405, "Method Not Allowed")
+    else
+      KSR.tm.t_reply(404, "Not Found")   -- -1: no contact, -3: contacts all expired
+    end
+    KSR.x.exit()
+  end
+  ksr_route_relay()
+end
+
+-- Every branch of an INVITE failed (Kamailio's failure_route). Nothing to try next by
+-- default: the best reply goes back to the caller. A script adding voicemail or a
+-- second target does it here (KSR.tm.t_check_status("486|408") ... t_relay()).
+function ksr_failure_manage()
+  if KSR.tm.t_is_canceled() > 0 then
+    return
+  end
+end
+
+-- Every reply to a transaction of ours (Kamailio's reply_route): nothing to change.
+function ksr_reply_route()
+end

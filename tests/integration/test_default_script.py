@@ -1,0 +1,94 @@
+"""scripts/default.lua under `geosip run -c`, driven by sipp: what a user of the default
+proxy notices. Without the registrar and auth modules (later issues) the script answers
+REGISTER 501 and calls to our own users 404; calls to other hosts are relayed statefully
+with Record-Route; CANCEL, Max-Forwards 0 and keep-alive OPTIONS as in Kamailio's basic
+example."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ._proxy import HOST, Proxy
+from ._sipp import BENCH, SCENARIOS, Sipp, SippResult
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "scripts" / "default.lua"
+REF = Path(__file__).resolve().parent / "kamailio_ref"
+
+
+@pytest.fixture
+def default_proxy(proxy: Callable[..., Proxy]) -> Proxy:
+    p = proxy("-c", str(DEFAULT))
+    if "is checked but not loaded" in p.log():
+        pytest.skip("geosip run -c not wired yet")
+    return p
+
+
+def finals(result: SippResult) -> list[str]:
+    return sorted({f"{m.method} {m.status}" for m in result.finals()})
+
+
+def explain(proxy: Proxy, *results: SippResult) -> str:
+    return "\n\n".join([*(r.report(60) for r in results), "==== geosip log:",
+                        proxy.log()[-12000:]])
+
+
+def test_call_and_cancel_are_relayed(default_proxy: Proxy, sipp: Callable[..., Sipp],
+                                     free_port: Callable[..., int]) -> None:
+    p = default_proxy
+    uas = sipp("uas", BENCH / "uas.xml", port=free_port(), calls=3).start().wait_listening()
+    uac = sipp("uac", BENCH / "uac.xml", port=free_port(), calls=3, rate=10,
+               remote=f"{HOST}:{uas.port}", proxy=p.addr()).run()
+    callee = uas.wait()
+    assert (uac.returncode, uac.successful, callee.returncode) == (0, 3, 0), explain(p, uac, callee)
+    assert all(m.values("Record-Route") == [f"<sip:{p.addr()};lr>"]
+               for m in callee.received("INVITE")), explain(p, uac, callee)
+
+    uas = sipp("cancel-uas", SCENARIOS / "cancel_uas.xml", port=free_port(), calls=2)
+    uas.start().wait_listening()
+    uac = sipp("cancel-uac", SCENARIOS / "cancel_uac.xml", port=free_port(), calls=2,
+               remote=f"{HOST}:{uas.port}", proxy=p.addr()).run()
+    callee = uas.wait()
+    assert finals(uac) == ["CANCEL 200", "INVITE 487"], explain(p, uac, callee)
+    assert (uac.returncode, callee.returncode) == (0, 0), explain(p, uac, callee)
+    p.assert_no_tracebacks()
+
+
+def test_answers_of_the_script(default_proxy: Proxy, sipp: Callable[..., Sipp],
+                               free_port: Callable[..., int]) -> None:
+    p = default_proxy
+    register = sipp("register", REF / "register_uac.xml", port=free_port(),
+                    remote=p.addr()).run()
+    # alice@ this proxy: ours, and no registrar to find her
+    local = sipp("local-user", REF / "invite_uac.xml", port=free_port(), remote=p.addr(),
+                 keys={"user": "alice", "max_forwards": "70"}).run()
+    hops = sipp("max-forwards", REF / "invite_uac.xml", port=free_port(),
+                remote=f"{HOST}:{free_port()}", proxy=p.addr(),
+                keys={"user": "service", "max_forwards": "0"}).run()
+    context = explain(p, register, local, hops)
+    assert finals(register) == ["REGISTER 501"], context
+    assert finals(local) == ["INVITE 404"], context
+    assert finals(hops) == ["INVITE 483"], context
+    assert [r.returncode for r in (register, local, hops)] == [0, 0, 0], context
+
+    # a keep-alive: OPTIONS to the proxy itself, no user part. Its Via says port 9 and
+    # asks for no rport, yet it comes from another port: natdetect's force_rport sends
+    # the answer back where it came from (RFC 3581).
+    host, port = HOST, p.port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind((host, 0))
+        udp.settimeout(5)
+        udp.sendto((f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {host}:9;branch=z9hG4bK-ka-1\r\n"
+                    f"From: <sip:probe@{host}>;tag=1\r\nTo: <sip:{host}:{port}>\r\n"
+                    "Call-ID: keepalive-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                    "Content-Length: 0\r\n\r\n").encode(), (host, port))
+        answer = udp.recv(65535)
+        source_port = udp.getsockname()[1]
+    assert answer.startswith(b"SIP/2.0 200 Keepalive\r\n"), answer
+    assert b";rport=%d" % source_port in answer, answer
+    p.assert_no_tracebacks()
