@@ -25,6 +25,7 @@ from geosip.sip import LocalProtocolError, Message, ParseError, SipUri, parse, p
 from geosip.sip.grammar import header_key
 from geosip.sip.headers import Field
 from geosip.script.exports import ksr
+from geosip.script.ksr.hdr import is_present as hdr_is_present
 from geosip.script.ksr.hdr import message, set_fields
 
 from .api import Subst, compile_posix, parse_subst
@@ -176,10 +177,8 @@ def search_append_body(ctx: RequestContext, ematch: str, val: str) -> int:
 
 # ---- headers by name --------------------------------------------------------------------
 
-@ksr("is_present_hf", "s", returns="1 present, -1 absent")
-def is_present_hf(ctx: RequestContext, hname: str) -> int:
-    """Whether a header called `hname` is present (compact forms match)."""
-    return 1 if hname and message(ctx).has(hname) else -1
+# textops' name for KSR.hdr.is_present: one implementation.
+is_present_hf = ksr("is_present_hf", "s", returns="1 present, -1 absent")(hdr_is_present.fn)
 
 
 @ksr("is_present_hf_re", "s", returns="1 a header name matches, -1 none")
