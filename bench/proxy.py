@@ -3,8 +3,9 @@
 What it measures: sipp places calls (INVITE, 100/180/200, ACK, BYE, 200; bench/sipp/uac.xml)
 through a proxy on 127.0.0.1 UDP to a sipp UAS (bench/sipp/uas.xml). For each scenario --
 direct (sipp -> sipp, no proxy: the load generator's own limit), stateless (geosip
-`--router forward`, Kamailio `forward()`) and stateful (geosip `--router relay`, Kamailio
-`t_relay()`; bench/kamailio/*.cfg) -- it finds the highest rate of a fixed ladder at which
+`--router forward`, Kamailio `forward()`), stateful (geosip `--router relay`, Kamailio
+`t_relay()`; bench/kamailio/*.cfg) and stateful-lua (bench/lua/proxy.lua, the same KEMI
+script on both: geosip -c, Kamailio app_lua) -- it finds the highest rate of a fixed ladder at which
 two runs of --seconds each have zero failed calls and retransmissions under 0.1 % of calls,
 and the server's CPU time per 1,000 calls at that rate (utime + stime of the server process
 and all its descendants, from /proc/PID/stat, sampled just before and just after the UAC run).
@@ -49,8 +50,9 @@ BUFF = 1048576  # UDP buffers of sipp and Kamailio (BENCH-NOTES.md)
 LADDER = [25, 50, 100, 200, 300, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 3500, 4000,
           5000, 6000, 7000, 8000, 9000, 10000, 12000, 15000, 20000]
 MAX_RETRANS = 0.001  # retransmissions per call
-SCENARIOS = ("direct", "stateless", "stateful")
+SCENARIOS = ("direct", "stateless", "stateful", "stateful-lua")
 GEOSIP_ROUTER = {"stateless": "forward", "stateful": "relay"}
+LUA_SCRIPT = HERE / "lua" / "proxy.lua"  # stateful-lua: the same KEMI script on both
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 NOT_ROUTING = "not routing yet (smoke call failed)"
 
@@ -236,6 +238,7 @@ def start_kamailio(bench: Bench, mode: str, port: int) -> subprocess.Popen:
     rundir.mkdir()
     argv = [shutil.which("kamailio", path=SBIN_PATH) or "kamailio",
             "-f", str(HERE / "kamailio" / f"{mode}.cfg"), "-A", f"BENCH_PORT={port}",
+            "-A", f'BENCH_LUA="{LUA_SCRIPT}"',
             "-DD", "-x", "tlsf", "-m", "512", "-M", "16",
             "-P", str(rundir / "kamailio.pid"), "-Y", str(rundir), "-w", str(rundir)]
     return bench.children.start(argv, bench.tmp / f"kamailio-{mode}.log")
@@ -244,7 +247,8 @@ def start_kamailio(bench: Bench, mode: str, port: int) -> subprocess.Popen:
 def start_geosip(bench: Bench, mode: str, port: int) -> subprocess.Popen:
     data = bench.tmp / f"geosip-{mode}"
     argv = [bench.args.python, "-c", "import sys; from geosip.cli.main import main; sys.exit(main())",
-            "run", "-l", f"udp:{HOST}:{port}", "--router", GEOSIP_ROUTER[mode],
+            "run", "-l", f"udp:{HOST}:{port}",
+            *(["-c", str(LUA_SCRIPT)] if mode == "stateful-lua" else ["--router", GEOSIP_ROUTER[mode]]),
             "--data-dir", str(data), "--log-level", "warning"]
     return bench.children.start(argv, bench.tmp / f"geosip-{mode}.log", env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
@@ -359,7 +363,7 @@ def table(results: dict, python: str) -> str:
             "geosip CPU s/1000 calls", "Kamailio CPU s/1000 calls", "CPU geosip/Kamailio",
             "CPU ratio, same rate"]
     rows = []
-    for mode in ("stateless", "stateful"):
+    for mode in ("stateless", "stateful", "stateful-lua"):
         g, k = results.get(f"geosip {mode}"), results.get(f"kamailio {mode}")
         if g is None and k is None:
             continue
