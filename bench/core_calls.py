@@ -39,6 +39,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    ap.add_argument("--soak", action="store_true",
+                    help="then wait out the wait timers and report live transactions and "
+                         "memory (issue 3: back to 0 and flat after many calls)")
     args = ap.parse_args()
     core, out = make_core()
     for n in range(200):  # warm-up
@@ -57,6 +60,32 @@ def main() -> None:
           f"{core.tm.live()} (still in their RFC wait states)")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    if args.soak:
+        soak(core)
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def soak(core: object) -> None:
+    """After the calls: memory now, then after every transaction has ended."""
+    import gc
+
+    import gevent
+
+    tm = core.tm  # type: ignore[attr-defined]
+    before = rss_kib()
+    deadline = time.monotonic() + 60
+    while tm.live() and time.monotonic() < deadline:
+        gevent.sleep(0.5)
+    gc.collect()
+    print(f"after the calls: RSS {before / 1024:.1f} MiB; once every wait timer ran out: "
+          f"live transactions {tm.live()}, scheduler entries {tm.scheduler.pending()}, "
+          f"RSS {rss_kib() / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":
