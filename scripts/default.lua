@@ -18,7 +18,9 @@ geosip = {
   log_level = "info",
   tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },  -- milliseconds
   -- alias = { "example.com" },            -- other names that are ours (is_myself)
-  -- modules = { ... },                    -- absent: geosip's default set (tm, sl, rr...)
+  -- geosip's default set plus the registrar and its location store (in memory)
+  modules = { "tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "corex",
+              "async", "usrloc", "registrar" },
 }
 
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT

@@ -1,0 +1,1 @@
+"""registrar: Kamailio's registrar (KSR.registrar) over usrloc. See README.md."""
