@@ -60,6 +60,7 @@ setup(
         "slixmpp>=1.8,<2",
         "dnspython>=2.4,<3",
         "wsproto>=1.2,<2",
+        "psycopg[binary]>=3.1,<4",
     ],
     extras_require={
         "test": [

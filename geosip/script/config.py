@@ -4,7 +4,7 @@ is Lua too"; issue 4 item 5).
     geosip = {
       listen = { "udp:0.0.0.0:5060", "tcp:0.0.0.0:5060" },
       alias = { "example.com" },
-      db_url = "sqlite:///var/lib/geosip/geosip.sqlite",
+      db_url = "sqlite:////var/lib/geosip/geosip.sqlite",
       log_level = "info",
       tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },   -- ms
       modules = { registrar = {}, usrloc = { db_mode = 1 } },               -- modparams

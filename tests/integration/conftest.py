@@ -125,3 +125,57 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     yield make
     for peer in peers:
         peer.kill()
+
+
+# -- PostgreSQL: a throwaway cluster for the session (STACK-NOTES.md §6) ---------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_USER = "geosip"
+PG_DBNAME = "geosip_test"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgres://geosip@127.0.0.1:PORT/geosip_test on a fresh PostgreSQL 15 cluster.
+
+    Fails (never skips) without the binaries: `make test` installs them (.ci/install-peers).
+    As root, initdb/pg_ctl run as user postgres on a data dir chowned to it.
+    """
+    import shutil
+    import tempfile
+
+    from tests.conftest import _free_port
+
+    missing = [b for b in ("initdb", "pg_ctl") if not (PG_BIN / b).exists()]
+    if missing:
+        pytest.fail(f"PostgreSQL 15 missing ({', '.join(missing)} not in {PG_BIN}): "
+                    "run `make test` (installs the postgresql package) or .ci/install-peers")
+    # /tmp and not tmp_path: pytest's base dir is private to root, postgres cannot enter it.
+    scratch = Path(tempfile.mkdtemp(prefix="geosip-pg-"))
+    data, sock = scratch / "data", scratch / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(scratch, "postgres", "postgres")
+        shutil.chown(sock, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120,
+                              cwd=scratch)
+        if done.returncode:
+            pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n"
+                        f"{done.stdout}{done.stderr}")
+
+    run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", PG_USER, "--no-sync")
+    run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(scratch / "log"), "-w",
+        "-o", f"-k {sock} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    try:
+        run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER,
+            PG_DBNAME)
+        yield f"postgres://{PG_USER}@127.0.0.1:{port}/{PG_DBNAME}"
+    finally:
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
+                        "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
