@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait for any reply to a forwarded request (default 30)")
     run.add_argument("--fr-inv-timer", type=float, metavar="SECONDS",
                      help="wait for a final reply after a provisional one (default 120)")
+    run.add_argument("--db", metavar="URL",
+                     help="database: sqlite:///relative/file, sqlite:////absolute/file or "
+                     "postgres://user:pw@host:port/db (default: geosip.sqlite in --data-dir)")
     run.add_argument("--tcp-accept-aliases", action="store_true",
                      help="reuse a TCP/TLS connection for requests to the Via sent-by of a "
                      "request that carried ;alias (RFC 5923; Kamailio's tcp_accept_aliases)")
@@ -101,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fr_timer=args.fr_timer or 30.0, fr_inv_timer=args.fr_inv_timer or 120.0,
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
             tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,
-            accept_aliases=args.tcp_accept_aliases, given=frozenset(given)))
+            accept_aliases=args.tcp_accept_aliases, db_url=args.db, given=frozenset(given)))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

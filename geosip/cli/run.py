@@ -56,6 +56,7 @@ class RunOptions:
     tls_ca_file: str | None = None
     tls_verify: bool = True
     accept_aliases: bool = False
+    db_url: str | None = None  # --db: wins over the script's db_url
     # RunOptions fields typed on the command line: they win over the script's table
     given: frozenset[str] = frozenset()
 
@@ -99,6 +100,30 @@ def _settings(options: RunOptions) -> tuple["ScriptConfig", Router, str]:
         if module.init is not None:
             module.init((config.modules or {}).get(module.name))
     return config, LuaRouter(Engine(script, exports)), f"lua {script}"
+
+
+def _open_database(url: str | None, data_dir: str) -> None:
+    """Open the database the modules use (geosip.db's models): --db, else the script's
+    db_url, else an SQLite file in the data directory, whose tables are created on first
+    use. PostgreSQL must be reachable now (a clear error at start, not on the first
+    request); its tables come from `geosipctl db init`, so missing ones are only logged."""
+    from geosip.db import schema
+    from geosip.db.connect import default_url, mask_url, open_database, sqlite_path
+
+    url = url or default_url(data_dir)
+    database = open_database(url)
+    schema.bind(database)
+    if sqlite_path(url) is not None:
+        created = schema.migrate(database).created
+        if created:
+            log.info("database %s: created %s", mask_url(url), ", ".join(created))
+    else:
+        with database.connection_context():
+            absent = schema.missing(database)
+        if absent:
+            log.warning("database %s lacks %s: run `geosipctl --db URL db init`",
+                        mask_url(url), ", ".join(absent))
+    log.info("database %s", mask_url(url))
 
 
 def _reload(router: Router) -> None:
@@ -166,6 +191,12 @@ def run(options: RunOptions) -> int:
                 return _fail(f"cannot listen on {listen}: {e}", 2)
             except OSError as e:
                 return _fail(f"cannot listen on {listen}: {e.strerror or e}", 1)
+        try:  # after the sockets: a refused start leaves no database file behind
+            _open_database(options.db_url or config.db_url, options.data_dir)
+        except ValueError as e:  # a malformed URL: what to type instead
+            return _fail(str(e), 2)
+        except Exception as e:  # DatabaseUnavailable, a file that cannot be made
+            return _fail(str(e), 1)
         core.myself.listeners = transport.listeners
         core.transport = transport
         core.tm.start()

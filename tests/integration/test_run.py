@@ -156,3 +156,46 @@ def test_geosipctl_says_not_built(args: list[str]) -> None:
     assert done.stderr == (
         "geosipctl: the control interface is not built yet (see README, Status)\n"
     )
+
+
+def test_database_defaults_to_sqlite_in_the_data_dir(
+    start: Callable[..., Server], free_port: Callable[..., int], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    port = free_port()
+    server = start("-l", f"udp:127.0.0.1:{port}", "--data-dir", str(tmp_path / "d"))
+    server.wait_for("geosip ready")
+    assert server.stop() == 0
+    with sqlite3.connect(tmp_path / "d" / "geosip.sqlite") as db:  # created on first use
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+        versions = dict(db.execute("select table_name, table_version from version"))
+    assert {"subscriber", "location", "domain", "version"} <= tables
+    assert versions["subscriber"] == 7 and versions["location"] == 9  # Kamailio 5.6
+
+
+@pytest.mark.parametrize(("url", "code", "message"), [
+    ("mysql://x", 2, "geosip: bad database URL 'mysql://x': expected sqlite:///PATH"),
+    ("postgres://geosip:secret@127.0.0.1:1/nodb", 1,
+     "geosip: database unavailable at postgres://geosip:***@127.0.0.1:1/nodb: "),
+], ids=["bad-url", "postgres-down"])
+def test_database_errors_are_one_line(tmp_path: Path, free_port: Callable[..., int],
+                                      url: str, code: int, message: str) -> None:
+    done = subprocess.run(geosip_command("run", "-l", f"udp:127.0.0.1:{free_port()}",
+                                         "--db", url), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=START_TIMEOUT)
+    assert done.returncode == code
+    assert done.stderr.splitlines()[-1].startswith(message)
+    assert "secret" not in done.stderr  # the password is masked
+
+
+def test_runs_on_postgresql(start: Callable[..., Server], free_port: Callable[..., int],
+                            postgres_url: str) -> None:
+    init = subprocess.run([str(BIN / "geosipctl"), "--db", postgres_url, "db", "init"],
+                          capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    server = start("-l", f"udp:127.0.0.1:{free_port()}", "--db", postgres_url)
+    server.wait_for(f"INFO geosip: database {postgres_url}")  # no password to mask here
+    server.wait_for("geosip ready")
+    assert "lacks" not in "\n".join(server.lines)
+    assert server.stop() == 0
