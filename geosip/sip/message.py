@@ -356,6 +356,13 @@ class Message(ABC):
         self._changed(key)
         return values[0]
 
+    def replace_fields(self, fields: Iterable[Field]) -> None:
+        """Replace every header field, in the given order (positional edits: KSR.hdr,
+        textops). Fields taken from this message keep their original wire text."""
+        self.fields = list(fields)
+        self._reindex()
+        self._changed()
+
     def set_body(self, body: bytes, content_type: str | None = None) -> None:
         """Replace the body and write its Content-Length (and Content-Type when given)."""
         self.body = body

@@ -79,13 +79,8 @@ def parse_lines(text: str) -> list[tuple[str, str]] | None:
 
 
 def set_fields(msg: Message, fields: list[Field]) -> None:
-    """Replace every header field of `msg`, in the given order. Fields taken from the
-    message keep their original wire text. geosip.sip offers no positional insert yet;
-    this is the one place outside geosip.sip that touches Message internals (proposed
-    as Message.replace_fields)."""
-    msg.fields = list(fields)
-    msg._reindex()
-    msg._changed()
+    """Replace every header field of `msg`, in the given order (Message.replace_fields)."""
+    msg.replace_fields(fields)
 
 
 def add_reply_headers(ctx: RequestContext, pairs: list[tuple[str, str]]) -> None:
