@@ -1,0 +1,60 @@
+"""The HA1 of a user from a subscriber-shaped table (Kamailio auth_db's get_ha1).
+
+The row is found by username (the part of the credentials' username before '@'),
+and with use_domain 1 also by domain (the part after '@', else the realm). Then:
+calculate_ha1 1 hashes the `password` column as H(username:realm:password) with the
+whole credentials username; calculate_ha1 0 takes `ha1`, or `ha1b` when the username
+carries "@domain" (kamctl stores ha1b = H(user@domain:domain:password)).
+Raises DatabaseError (a ValueError: the script sees an error at the call and the
+route answers 500) when the database cannot be queried.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import peewee as pw
+
+from geosip.db import models
+from geosip.sip import digest
+
+from .config import SETTINGS
+
+log = logging.getLogger("geosip.auth_db")
+
+
+class DatabaseError(ValueError):
+    """The subscriber table could not be read."""
+
+
+@functools.lru_cache(maxsize=32)
+def table_model(table: str) -> type[models.Subscriber]:
+    """Subscriber bound to `table` (Kamailio lets each call name its table).
+    ValueError for a name that is not an identifier."""
+    if not table.replace("_", "a").isalnum() or not table.isascii():
+        raise ValueError(f"bad table name {table!r}")
+    if table == models.Subscriber._meta.table_name:
+        return models.Subscriber
+    meta = type("Meta", (), {"table_name": table})
+    return type(f"Subscriber_{table}", (models.Subscriber,), {"Meta": meta})
+
+
+def get_ha1(username: str, realm: str, table: str, algorithm: str) -> str | None:
+    """The HA1 to verify with, or None when the user is unknown."""
+    user, at, domain = username.partition("@")
+    model = table_model(table)
+    query = model.select(model.password, model.ha1, model.ha1b).where(model.username == user)
+    if SETTINGS["use_domain"]:
+        query = query.where(model.domain == (domain if at else realm))
+    try:
+        with models.database.connection_context():
+            row = query.first()
+    except (pw.PeeweeException, AttributeError) as exc:  # AttributeError: proxy unset
+        log.error("auth_db: cannot read %s: %s", table, exc)
+        raise DatabaseError(f"database unavailable reading {table}: {exc}") from None
+    if row is None:
+        return None
+    if SETTINGS["calculate_ha1"]:
+        return digest.ha1(username, realm, row.password, algorithm)
+    return str(row.ha1b if at else row.ha1)
