@@ -65,12 +65,10 @@ Subscriber.add_index(Subscriber.username, Subscriber.domain, unique=True,
 Subscriber.add_index(Subscriber.username, name="subscriber_username_idx")
 
 
-# location and aliases have the same columns (usrloc's contact records); written out twice,
-# not generated, so readers and type checkers see them.
-
-
-class Location(BaseModel):
-    """location (usrloc, version 9)."""
+class _ContactRecord(BaseModel):
+    """The columns location and aliases share (usrloc's contact records); not a table
+    itself (it is not in MODELS). Indexes are added per table: their names are global
+    in a PostgreSQL schema."""
 
     id = pw.AutoField()
     ruid = pw.CharField(max_length=64, default="")
@@ -96,6 +94,10 @@ class Location(BaseModel):
     keepalive = pw.IntegerField(default=0)
     partition = pw.IntegerField(default=0)
 
+
+class Location(_ContactRecord):
+    """location (usrloc, version 9)."""
+
     class Meta:
         table_name = "location"
 
@@ -107,36 +109,17 @@ Location.add_index(Location.expires, name="location_expires_idx")
 Location.add_index(Location.server_id, Location.connection_id, name="location_connection_idx")
 
 
-class Aliases(BaseModel):
+class Aliases(_ContactRecord):
     """aliases (registrar, version 8): location's columns, contact 255 wide."""
-
-    id = pw.AutoField()
-    ruid = pw.CharField(max_length=64, default="")
-    username = pw.CharField(max_length=64, default="")
-    domain = pw.CharField(max_length=64, null=True, default=None)
-    contact = pw.CharField(max_length=255, default="")
-    received = pw.CharField(max_length=128, null=True, default=None)
-    path = pw.CharField(max_length=512, null=True, default=None)
-    expires = pw.DateTimeField(default=EXPIRES_DEFAULT)
-    q = pw.FloatField(default=1.0)  # REAL, as Kamailio's schema
-    callid = pw.CharField(max_length=255, default="Default-Call-ID")
-    cseq = pw.IntegerField(default=1)
-    last_modified = pw.DateTimeField(default=ALIASES_LAST_MODIFIED_DEFAULT)
-    flags = pw.IntegerField(default=0)
-    cflags = pw.IntegerField(default=0)
-    user_agent = pw.CharField(max_length=255, default="")
-    socket = pw.CharField(max_length=64, null=True, default=None)
-    methods = pw.IntegerField(null=True, default=None)
-    instance = pw.CharField(max_length=255, null=True, default=None)
-    reg_id = pw.IntegerField(default=0)
-    server_id = pw.IntegerField(default=0)
-    connection_id = pw.IntegerField(default=0)
-    keepalive = pw.IntegerField(default=0)
-    partition = pw.IntegerField(default=0)
 
     class Meta:
         table_name = "aliases"
 
+
+# Changed on aliases' own copies of the fields, not redeclared: a redeclared field would
+# move to the end of the table, and the columns keep Kamailio's order.
+Aliases.contact.max_length = 255
+Aliases.last_modified.default = ALIASES_LAST_MODIFIED_DEFAULT
 
 Aliases.add_index(Aliases.ruid, unique=True, name="aliases_ruid_idx")
 Aliases.add_index(Aliases.username, Aliases.domain, Aliases.contact,
