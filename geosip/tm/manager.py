@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from geosip.sip import Message, Request
+from geosip.sip import Message, Request, Response
 from geosip.sip.txn import TimerConfig
 from geosip.sip.txn.keys import ClientKey, ServerKey, server_key
 from geosip.transport.base import Endpoint, Inbound, Listener, SendError
@@ -22,6 +22,7 @@ from geosip.transport.base import Endpoint, Inbound, Listener, SendError
 from .branch import Branch
 from .cell import Cell
 from .scheduler import Scheduler
+from .uac import FinalCallback, LocalTransaction
 
 if TYPE_CHECKING:
     from geosip.core.context import RequestContext
@@ -135,6 +136,22 @@ class Tm:
             sent += 1
         ctx.clear_branches()
         return sent > 0
+
+    # ---- requests of our own (uac.py) ------------------------------------------------
+
+    def send_local(self, request: Request, dst_uri: str | None = None,
+                   on_final: "FinalCallback | None" = None) -> "LocalTransaction":
+        """Send a request geosip originates to `dst_uri` (else by its Route set and
+        Request-URI) in a client transaction of its own; never blocks. Its final
+        response (possibly a local 408 or 503) goes to `on_final`, called inline (it must
+        not block), and to the returned transaction's `result`."""
+        local = LocalTransaction(self, request, on_final)
+        local.start(dst_uri)
+        return local
+
+    def request(self, request: Request, dst_uri: str | None = None) -> Response:
+        """send_local, then wait in this greenlet for the final response."""
+        return self.send_local(request, dst_uri).result.get()
 
     # ---- sending ---------------------------------------------------------------------
 
