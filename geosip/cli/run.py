@@ -35,6 +35,7 @@ from geosip.transport.layer import TransportLayer
 
 if TYPE_CHECKING:
     from geosip.script.config import ScriptConfig
+    from geosip.script.exports import ModuleExports
 
 log = logging.getLogger("geosip")
 
@@ -126,6 +127,26 @@ def _open_database(url: str | None, data_dir: str) -> None:
     log.info("database %s", mask_url(url))
 
 
+def _start_modules(router: Router, core: Core) -> list["ModuleExports"]:
+    """Call each loaded module's start(core) (their timers and workers); returns the
+    modules to stop at shutdown."""
+    engine = getattr(router, "engine", None)
+    modules = list(engine.modules) if engine is not None else []
+    for module in modules:
+        if module.start is not None:
+            module.start(core)
+    return modules
+
+
+def _stop_module(module: "ModuleExports") -> None:
+    if module.destroy is None:
+        return
+    try:
+        module.destroy()
+    except Exception:  # one module failing to stop must not keep the others running
+        log.exception("module %s: destroy failed", module.name)
+
+
 def _reload(router: Router) -> None:
     """SIGHUP: load the script again; a refused script leaves the old one serving."""
     from geosip.script.engine import ScriptError
@@ -183,6 +204,7 @@ def run(options: RunOptions) -> int:
 
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
     handlers.append(gevent.signal_handler(signal.SIGHUP, _reload, router))
+    started: list["ModuleExports"] = []  # modules whose start() ran: destroy() them
     try:
         for listen in listens:
             try:
@@ -201,6 +223,7 @@ def run(options: RunOptions) -> int:
         core.transport = transport
         core.tm.start()
         transport.start()
+        started.extend(_start_modules(router, core))
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)
@@ -210,6 +233,8 @@ def run(options: RunOptions) -> int:
         log.info("stopping on %s", stopped_by[0])
         return 0
     finally:
+        for module in started:
+            _stop_module(module)
         transport.stop()
         core.tm.stop()
         for handler in handlers:

@@ -35,6 +35,13 @@ from .via import (DEFAULT_PORTS, our_via, reply_destination, response_destinatio
 
 log = logging.getLogger("geosip.core")
 
+# Kamailio's faked request for event routes (core/fmsg.c).
+_FAKED_REQUEST = (b"OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n"
+                  b"From: <sip:you@kamailio.org>;tag=notag\r\n"
+                  b"To: <sip:you@kamailio.org>;tag=notag\r\nCall-ID: 0\r\n"
+                  b"Max-Forwards: 1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+_LOOPBACK = Listener(Endpoint("udp", "127.0.0.1", 5060))
+
 # Headers a stateless error reply needs from a request that failed to parse.
 _ADDRESSING = ("from", "to", "call-id", "cseq")
 
@@ -131,6 +138,29 @@ class Core:
                 ctx.reply(500, "Server Internal Error")
         if ctx.cell is not None:
             ctx.cell.serve()
+
+    # ---- events (Kamailio's event_route) ----------------------------------------------
+
+    def local_context(self, msg: Request | None = None) -> RequestContext:
+        """A context for a route that no request started (an event, a timer): on `msg`,
+        else on Kamailio's faked request (OPTIONS sip:you@kamailio.org), as if it came
+        from our first listener."""
+        if msg is None:
+            parsed = parse(_FAKED_REQUEST)
+            assert isinstance(parsed, Request)
+            msg = parsed
+        listeners = self.myself.listeners
+        listener = listeners[0] if listeners else _LOOPBACK
+        return RequestContext(self, msg, Inbound(msg.to_bytes(), listener.local, listener))
+
+    def run_event(self, fname: str, evname: str, ctx: RequestContext | None = None) -> bool:
+        """Run the script's event callback `fname(evname)` (a module's event_callback
+        parameter) on `ctx`, else on a local context. Call it from a greenlet of your own
+        (a timer, a module's worker), never from inside a KSR function. False when the
+        router has no such callback."""
+        if not fname:
+            return False
+        return self.router.event(fname, ctx or self.local_context(), evname)
 
     def route_ack_for_2xx(self, ack: Request, inbound: Inbound) -> None:
         """An ACK that matched an INVITE server transaction in "Accepted" (RFC 6026

@@ -34,6 +34,13 @@ class Router(ABC):
     def request(self, ctx: RequestContext) -> None:
         """Decide what happens to a new request (Kamailio's request_route)."""
 
+    def event(self, fname: str, ctx: RequestContext, *args: object) -> bool:
+        """Run the event callback `fname(*args)` (Kamailio's event_route, which KEMI
+        modules name with their `event_callback` parameter) on `ctx`, a local context
+        (Core.local_context). False when the router has no such callback: Python
+        routers have none."""
+        return False
+
 
 class ProxyRouter(Router):
     """The default proxy logic; `stateful` chooses t_relay() or forward()."""

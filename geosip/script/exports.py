@@ -53,6 +53,11 @@ class ModuleExports:
     # init(params): apply the module's parameters (a mapping from the script's geosip
     # table, None for all defaults); raises ValueError for a value it cannot use.
     init: Callable[..., Any] | None = None
+    # start(core): once the core, the transports and the database are up (geosip run),
+    # in the main greenlet: spawn the module's timers and workers here (usrloc's expiry
+    # sweep, dispatcher's probes). They may send requests (core.tm.send_local) and run
+    # event callbacks (core.run_event). destroy(): at shutdown, and between tests.
+    start: Callable[..., Any] | None = None
     destroy: Callable[..., Any] | None = None
     doc: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

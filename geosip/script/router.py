@@ -55,6 +55,15 @@ class LuaRouter(Router):
         finally:
             ctx.script.reply = None
 
+    def event(self, fname: str, ctx: RequestContext, *args: object) -> bool:
+        """An event callback: `fname(evname, ...)`; a script error is logged and the
+        event goes on as if the function had returned."""
+        try:
+            return self.engine.run(fname, ctx, *args)
+        except ScriptError as exc:
+            log.error("event callback %s: %s", fname, exc)
+            return True
+
     def _run(self, name: str, ctx: RequestContext, answer: bool = True) -> None:
         try:
             self.engine.run(name, ctx)
