@@ -1,8 +1,8 @@
 """What a module offers the rest of geosip, declared once (STYLE.md item 4).
 
 A module's mod.py ends with `EXPORTS = ModuleExports(...)`. The script engine builds
-`KSR.<module>.<name>` from `ksr`, the control interface (a later issue) its commands
-from `rpc`, and `app_lua.api_list` and the API docs list the same table: nothing is
+`KSR.<module>.<name>` from `ksr`, the control interface (geosip/rpc) its commands
+from `rpc` (RpcCommand) and its statistics from `stats` (Stat, or a counter's name), and `app_lua.api_list` and the API docs list the same table: nothing is
 listed twice. Core functions (KSR.info, KSR.pv, KSR.hdr, KSR.x...) are declared the
 same way with module names "" (KSR itself), "pv", "hdr", "x".
 """
@@ -44,12 +44,39 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcCommand:
+    """One JSON-RPC command (Kamailio's RPC export), e.g. "ul.dump". `fn(rpc_ctx,
+    *params)` implements it (geosip/rpc/context.py: the core, the router, the loaded
+    modules); with `context=False` it is `fn(*params)`. It returns a JSON-ready value
+    (None: an empty result) and raises geosip.rpc.errors.RpcError(code, message) for
+    Kamailio's application errors (LookupError counts as 404, ValueError as 400).
+    `params_doc` names the parameters ("table AOR [contact]") for system.methodHelp."""
+
+    name: str
+    fn: Callable[..., Any]
+    params_doc: str = ""
+    doc: str = ""
+    context: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """A statistic (Kamailio's group:name). Without `read` it is a counter the code
+    increments (core.stats.inc); with `read` a gauge computed when asked
+    (usrloc:registered_users). Kamailio's stats.reset_statistics zeroes counters only."""
+
+    name: str
+    read: Callable[[], int | float] | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleExports:
     name: str
     ksr: tuple[KsrFunction, ...] = ()
     params: tuple[Param, ...] = ()
-    rpc: tuple[Any, ...] = ()
-    stats: tuple[str, ...] = ()
+    rpc: tuple[RpcCommand, ...] = ()
+    stats: tuple[Stat | str, ...] = ()  # a plain name is a counter
     # init(params): apply the module's parameters (a mapping from the script's geosip
     # table, None for all defaults); raises ValueError for a value it cannot use.
     init: Callable[..., Any] | None = None
@@ -71,4 +98,13 @@ def ksr(name: str, args: str = "", *, blocking: bool = False,
     def make(fn: Callable[..., Any]) -> KsrFunction:
         return KsrFunction(name, fn, args, blocking, returns, (fn.__doc__ or "").strip(),
                            boolean)
+    return make
+
+
+def rpc(name: str, params_doc: str = "", *,
+        context: bool = True) -> Callable[[Callable[..., Any]], RpcCommand]:
+    """Decorator: turn `def f(rpc_ctx, ...)` into an RpcCommand named `name` (its
+    docstring is the command's help, system.methodHelp)."""
+    def make(fn: Callable[..., Any]) -> RpcCommand:
+        return RpcCommand(name, fn, params_doc, (fn.__doc__ or "").strip(), context)
     return make

@@ -1,15 +1,16 @@
-"""usrloc's exports (STYLE.md item 4): parameters, statistics and init/destroy. It has
-no KSR functions of its own (as in Kamailio, the registrar uses it); its RPC commands
-are the plain functions of rpc.py until the control interface serves them."""
+"""usrloc's exports (STYLE.md item 4): parameters, statistics, RPC commands (the plain
+functions of rpc.py, served by geosip/rpc) and init/destroy. It has no KSR functions of
+its own (as in Kamailio, the registrar uses it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from geosip.script.exports import ModuleExports, Param
+from geosip.script.exports import ModuleExports, Param, Stat
+from geosip.script.exports import rpc as command
 
-from . import tables
+from . import rpc, tables
 
 PARAMS = (
     Param("db_mode", 0, "0 memory only (the only mode so far; 1-3 come with issue 5's "
@@ -40,7 +41,12 @@ def destroy() -> None:
 EXPORTS = ModuleExports(
     name="usrloc",
     params=PARAMS,
-    stats=tuple(tables.STATS),
+    stats=tuple(Stat(name, read) for name, read in tables.STATS.items()),
+    rpc=(command("ul.dump", context=False)(rpc.ul_dump),
+         command("ul.lookup", "table AOR", context=False)(rpc.ul_lookup),
+         command("ul.rm", "table AOR [contact]", context=False)(rpc.ul_rm),
+         command("ul.add", "table AOR contact expires [q [flags [methods]]]",
+                 context=False)(rpc.ul_add)),
     init=init,
     destroy=destroy,
     doc="User location: the contacts registered for each AOR (memory store).",
