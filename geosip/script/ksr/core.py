@@ -14,8 +14,8 @@ method, as Kamailio's do for a reply; everything else acts on the request.
 
 Left out (geosip has no equivalent yet): add_local_rport, set_advertised_address/port,
 set_forward_close/no_connect, set_reply_close/no_connect, to_UDP...to_IPv6 (onsend
-route), route(name), is_GET/POST/PUT/DELETE (no HTTP); KSR.xlog.xlog waits for a
-$-format expander in script/pv.py (it has single names only).
+route), route(name), is_GET/POST/PUT/DELETE (no HTTP). KSR.xlog.* is the xlog module
+(geosip/modules/xlog, loaded by default).
 """
 
 from __future__ import annotations

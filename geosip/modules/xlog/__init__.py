@@ -1,0 +1,1 @@
+"""Kamailio's xlog module for geosip (see README.md)."""
