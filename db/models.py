@@ -18,7 +18,8 @@ import peewee as pw
 
 __all__ = [
     "database", "BaseModel", "Version", "Subscriber", "Location", "LocationAttrs",
-    "Aliases", "Domain", "DomainAttrs", "Address", "MODELS", "TABLE_VERSIONS",
+    "Aliases", "Domain", "DomainAttrs", "Address", "Dispatcher", "Dialog", "DialogVars",
+    "Acc", "MissedCalls", "AccCdrs", "Silo", "Htable", "MODELS", "TABLE_VERSIONS",
 ]
 
 database = pw.DatabaseProxy()
@@ -194,9 +195,163 @@ class Address(BaseModel):
         table_name = "address"
 
 
+class Dispatcher(BaseModel):
+    """dispatcher (version 4): destination sets for load balancing."""
+
+    id = pw.AutoField()
+    setid = pw.IntegerField(default=0)
+    destination = pw.CharField(max_length=192, default="")
+    flags = pw.IntegerField(default=0)
+    priority = pw.IntegerField(default=0)
+    attrs = pw.CharField(max_length=128, default="")
+    description = pw.CharField(max_length=64, default="")
+
+    class Meta:
+        table_name = "dispatcher"
+
+
+class Dialog(BaseModel):
+    """dialog (version 7): dialogs kept across restarts (dialog module, db_mode)."""
+
+    id = pw.AutoField()
+    hash_entry = pw.IntegerField()
+    hash_id = pw.IntegerField()
+    callid = pw.CharField(max_length=255)
+    from_uri = pw.CharField(max_length=255)
+    from_tag = pw.CharField(max_length=128)
+    to_uri = pw.CharField(max_length=255)
+    to_tag = pw.CharField(max_length=128)
+    caller_cseq = pw.CharField(max_length=20)
+    callee_cseq = pw.CharField(max_length=20)
+    caller_route_set = pw.CharField(max_length=512, null=True)
+    callee_route_set = pw.CharField(max_length=512, null=True)
+    caller_contact = pw.CharField(max_length=255)
+    callee_contact = pw.CharField(max_length=255)
+    caller_sock = pw.CharField(max_length=64)
+    callee_sock = pw.CharField(max_length=64)
+    state = pw.IntegerField()
+    start_time = pw.IntegerField()
+    timeout = pw.IntegerField(default=0)
+    sflags = pw.IntegerField(default=0)
+    iflags = pw.IntegerField(default=0)
+    toroute_name = pw.CharField(max_length=32, null=True)
+    req_uri = pw.CharField(max_length=255)
+    xdata = pw.CharField(max_length=512, null=True)
+
+    class Meta:
+        table_name = "dialog"
+
+
+Dialog.add_index(Dialog.hash_entry, Dialog.hash_id, name="dialog_hash_idx")
+
+
+class DialogVars(BaseModel):
+    """dialog_vars (version 1): the variables of the dialogs in `dialog`."""
+
+    id = pw.AutoField()
+    hash_entry = pw.IntegerField()
+    hash_id = pw.IntegerField()
+    dialog_key = pw.CharField(max_length=128)
+    dialog_value = pw.CharField(max_length=512)
+
+    class Meta:
+        table_name = "dialog_vars"
+
+
+DialogVars.add_index(DialogVars.hash_entry, DialogVars.hash_id, name="dialog_vars_hash_idx")
+
+
+class _AccRecord(BaseModel):
+    """The columns acc writes for a transaction (acc and missed_calls share them); extra
+    columns from the acc module's db_extra parameter are added by the operator."""
+
+    id = pw.AutoField()
+    method = pw.CharField(max_length=16, default="")
+    from_tag = pw.CharField(max_length=128, default="")
+    to_tag = pw.CharField(max_length=128, default="")
+    callid = pw.CharField(max_length=255, default="")
+    sip_code = pw.CharField(max_length=3, default="")
+    sip_reason = pw.CharField(max_length=128, default="")
+    time = pw.DateTimeField()
+
+
+class Acc(_AccRecord):
+    """acc (version 5): one row per accounted transaction."""
+
+    class Meta:
+        table_name = "acc"
+
+
+Acc.add_index(Acc.callid, name="acc_callid_idx")
+
+
+class MissedCalls(_AccRecord):
+    """missed_calls (version 4): accounted transactions that failed."""
+
+    class Meta:
+        table_name = "missed_calls"
+
+
+MissedCalls.add_index(MissedCalls.callid, name="missed_calls_callid_idx")
+
+
+class AccCdrs(BaseModel):
+    """acc_cdrs (version 2): one CDR per ended dialog (acc's cdr_enable)."""
+
+    id = pw.AutoField()
+    start_time = pw.DateTimeField(default=dt.datetime(2000, 1, 1, 0, 0, 0))
+    end_time = pw.DateTimeField(default=dt.datetime(2000, 1, 1, 0, 0, 0))
+    duration = pw.FloatField(default=0)
+
+    class Meta:
+        table_name = "acc_cdrs"
+
+
+AccCdrs.add_index(AccCdrs.start_time, name="acc_cdrs_start_time_idx")
+
+
+class Silo(BaseModel):
+    """silo (msilo, version 8): messages stored for users who are offline."""
+
+    id = pw.AutoField()
+    src_addr = pw.CharField(max_length=255, default="")
+    dst_addr = pw.CharField(max_length=255, default="")
+    username = pw.CharField(max_length=64, default="")
+    domain = pw.CharField(max_length=64, default="")
+    inc_time = pw.IntegerField(default=0)
+    exp_time = pw.IntegerField(default=0)
+    snd_time = pw.IntegerField(default=0)
+    ctype = pw.CharField(max_length=32, default="text/plain")
+    body = pw.BlobField(null=True)
+    extra_hdrs = pw.TextField(null=True)
+    callid = pw.CharField(max_length=128, default="")
+    status = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "silo"
+
+
+Silo.add_index(Silo.username, Silo.domain, name="silo_account_idx")
+
+
+class Htable(BaseModel):
+    """htable (version 2): rows loaded into a hash table defined with dbtable."""
+
+    id = pw.AutoField()
+    key_name = pw.CharField(max_length=64, default="")
+    key_type = pw.IntegerField(default=0)
+    value_type = pw.IntegerField(default=0)
+    key_value = pw.CharField(max_length=128, default="")
+    expires = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "htable"
+
+
 # Creation order: version first, so a half-made database still says what it has.
 MODELS: tuple[type[BaseModel], ...] = (
     Version, Subscriber, Location, LocationAttrs, Aliases, Domain, DomainAttrs, Address,
+    Dispatcher, Dialog, DialogVars, Acc, MissedCalls, AccCdrs, Silo, Htable,
 )
 
 # Kamailio 5.6's versions (its dbtext `version` file), by table name.
@@ -209,6 +364,14 @@ TABLE_VERSIONS: dict[str, int] = {
     "domain": 2,
     "domain_attrs": 1,
     "address": 6,
+    "dispatcher": 4,
+    "dialog": 7,
+    "dialog_vars": 1,
+    "acc": 5,
+    "missed_calls": 4,
+    "acc_cdrs": 2,
+    "silo": 8,
+    "htable": 2,
 }
 
 

@@ -85,7 +85,7 @@ def fails(done: subprocess.CompletedProcess[str], code: int, text: str) -> None:
 def test_db_init_migrate_show(ctl: Ctl) -> None:
     fails(ctl("db", "show"), 1, "run `geosipctl db init`")
     out = ok(ctl("db", "init"))
-    assert "created 8 tables" in out
+    assert f"created {len(schema.TABLES)} tables" in out
     assert {name: v for _, name, v in ctl.rows(Version)} == TABLE_VERSIONS
     if ctl.url:  # PostgreSQL: the column types of Kamailio's postgres schema
         import psycopg

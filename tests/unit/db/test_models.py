@@ -30,6 +30,18 @@ KAMAILIO_COLUMNS = {
     "domain": "id domain did last_modified",
     "domain_attrs": "id did name type value last_modified",
     "address": "id grp ip_addr mask port tag",
+    "dispatcher": "id setid destination flags priority attrs description",
+    "dialog": "id hash_entry hash_id callid from_uri from_tag to_uri to_tag caller_cseq "
+              "callee_cseq caller_route_set callee_route_set caller_contact callee_contact "
+              "caller_sock callee_sock state start_time timeout sflags iflags toroute_name "
+              "req_uri xdata",
+    "dialog_vars": "id hash_entry hash_id dialog_key dialog_value",
+    "acc": "id method from_tag to_tag callid sip_code sip_reason time",
+    "missed_calls": "id method from_tag to_tag callid sip_code sip_reason time",
+    "acc_cdrs": "id start_time end_time duration",
+    "silo": "id src_addr dst_addr username domain inc_time exp_time snd_time ctype body "
+            "extra_hdrs callid status",
+    "htable": "id key_name key_type value_type key_value expires",
 }
 
 
@@ -51,7 +63,9 @@ def test_tables_and_columns_are_kamailios(db: pw.Database) -> None:
 def test_versions(db: pw.Database) -> None:
     assert TABLE_VERSIONS == {"version": 1, "subscriber": 7, "location": 9,
                               "location_attrs": 1, "aliases": 8, "domain": 2,
-                              "domain_attrs": 1, "address": 6}
+                              "domain_attrs": 1, "address": 6, "dispatcher": 4,
+                              "dialog": 7, "dialog_vars": 1, "acc": 5, "missed_calls": 4,
+                              "acc_cdrs": 2, "silo": 8, "htable": 2}
     assert {v.table_name: v.table_version for v in Version.select()} == TABLE_VERSIONS
 
 
