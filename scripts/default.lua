@@ -8,8 +8,14 @@
 -- every function geosip exports.
 --
 -- Modules that are not loaded have no KSR.<module> table, as in Kamailio. Parts that need
--- a module outside geosip's default set (registrar, usrloc, auth_db) test for it first
--- and step aside when it is absent.
+-- a module outside geosip's default set (registrar, usrloc, auth, auth_db) test for it
+-- first and step aside when it is absent: drop "auth", "auth_db" below for a server
+-- that registers anyone (a lab on loopback), drop "registrar" for a pure proxy.
+--
+-- Accounts live in the database `geosip run` opens (scripts/README.md):
+--   geosipctl db init && geosipctl subscriber add alice@example.com secret
+-- and a phone registers as alice@example.com with password secret. Add --alias
+-- example.com (or alias below) so that calls from and to example.com are ours.
 
 -- geosip's configuration (scripts/README.md): every value here is the embedded default;
 -- the command line wins over it (geosip run -l/--alias/--fr-timer/...).
@@ -18,9 +24,10 @@ geosip = {
   log_level = "info",
   tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },  -- milliseconds
   -- alias = { "example.com" },            -- other names that are ours (is_myself)
-  -- geosip's default set plus the registrar and its location store (in memory)
+  -- geosip's default set plus the registrar, its location store (in memory) and digest
+  -- authentication against the subscriber table (Kamailio's kamailio.cfg WITH_AUTH)
   modules = { "tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "corex",
-              "async", "usrloc", "registrar" },
+              "async", "usrloc", "registrar", "auth", "auth_db" },
 }
 
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT
@@ -141,15 +148,23 @@ function ksr_route_withindlg()
   KSR.x.exit()
 end
 
--- Authentication of our subscribers (needs auth and auth_db, a later geosip module).
--- Without them this server authenticates nobody: it listens on loopback by default.
+-- Authentication of our subscribers (auth, auth_db): a REGISTER, and any request that
+-- claims to come from one of our domains, must carry the subscriber's digest
+-- credentials (401 for REGISTER, 407 for the rest, RFC 3261 §22). Whatever fails (no
+-- credentials, wrong password, unknown user, stale or replayed nonce, auth user not the
+-- From/To user) gets a fresh challenge, as in Kamailio's kamailio.cfg: a phone that
+-- gets a second 401 for the same realm reports a wrong password.
+-- Without the modules this server authenticates nobody.
 function ksr_route_auth()
   if not (KSR.auth_db and KSR.auth) then
     return
   end
   if KSR.is_REGISTER() or KSR.is_myself_furi() then
     if KSR.auth_db.auth_check(KSR.kx.gete_fhost(), "subscriber", 1) < 0 then
-      KSR.auth.auth_challenge(KSR.kx.gete_fhost(), 0)
+      -- flag 1: qop="auth" (Kamailio's example sends 0). With qop the client counts its
+      -- uses of a nonce (nc, RFC 7616 §3.4), and auth's nonce_count refuses a replayed
+      -- one; without qop a captured REGISTER could be replayed until the nonce expires.
+      KSR.auth.auth_challenge(KSR.kx.gete_fhost(), 1)
       KSR.x.exit()
     end
     -- the credentials are for us; they do not travel further (but REGISTER and PUBLISH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import signal
@@ -179,3 +180,20 @@ def postgres_url() -> Iterator[str]:
         subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
                         "-w", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+_PG_NAMES = itertools.count()
+
+
+def fresh_pg_database(postgres_url: str, prefix: str = "t") -> str:
+    """The URL of a new, empty database on the session's cluster (postgres_url), so
+    that every test starts without tables or rows of another."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}_{next(_PG_NAMES)}"
+    with psycopg.connect(postgres_url.replace("postgres://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
