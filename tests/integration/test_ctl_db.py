@@ -101,7 +101,7 @@ def test_db_init_migrate_show(ctl: Ctl) -> None:
         assert types["subscriber.id"] == "integer"
     fails(ctl("db", "init"), 1, "initialised already")
     out = ok(ctl("db", "migrate"))
-    assert "0 created, 8 existing" in out and "exists   location (version 9)" in out
+    assert f"0 created, {len(schema.TABLES)} existing" in out and "exists   location (version 9)" in out
     out = ok(ctl("db", "show"))
     assert any(line.split() == ["subscriber", "7", "0"] for line in out.splitlines()), out
     assert any(line.split() == ["version", "1", "8"] for line in out.splitlines()), out
@@ -116,7 +116,7 @@ def test_migrate_creates_what_is_missing(ctl: Ctl) -> None:
     if hasattr(db, "close_all"):
         db.close_all()
     out = ok(ctl("db", "migrate"))
-    assert "created  domain" in out and "1 created, 7 existing" in out
+    assert "created  domain" in out and f"1 created, {len(schema.TABLES) - 1} existing" in out
     ok(ctl("domain", "add", "example.com"))
     assert [r[1] for r in ctl.rows(Domain)] == ["example.com"]
 
