@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Callable
 
 from geosip.sip import Request, Response, parse_uri
+from geosip.transport.base import Endpoint, Listener
 
 from .routing import loose_route
 from .via import force_rport
@@ -24,6 +25,9 @@ log = logging.getLogger("geosip.core")
 
 FailureHandler = Callable[["RequestContext", Response], None]
 ReplyHandler = Callable[["RequestContext", Response], bool]
+# Kamailio's onsend_route: (ctx, request about to leave, destination, socket) -> False
+# cancels that send (the branch fails as a send failure would).
+SendHandler = Callable[["RequestContext", Request, Endpoint, Listener], bool]
 
 
 class ScriptState:
@@ -51,8 +55,9 @@ class ScriptState:
 
 class RequestContext:
     __slots__ = ("core", "msg", "inbound", "cell", "dst_uri", "branches",
-                 "record_route_wanted", "failure_handler", "reply_handler", "replied",
-                 "script")
+                 "record_route_wanted", "record_route_params", "record_route_preset",
+                 "send_socket", "failure_handler", "reply_handler", "send_handler",
+                 "replied", "script")
 
     def __init__(self, core: "Core", msg: Request, inbound: "Inbound") -> None:
         self.core = core
@@ -62,8 +67,12 @@ class RequestContext:
         self.dst_uri: str | None = None          # $du: where to send instead of the R-URI
         self.branches: list[tuple[str, str | None]] = []  # append_branch: (uri, dst_uri)
         self.record_route_wanted = False
+        self.record_route_params = ""  # after ";lr" in our Record-Route (rr's ftag...)
+        self.record_route_preset: tuple[str, ...] = ()  # Record-Route values given whole
+        self.send_socket: Listener | None = None  # force_send_socket / $fs
         self.failure_handler: FailureHandler | None = None  # t_on_failure
         self.reply_handler: ReplyHandler | None = None      # t_on_reply
+        self.send_handler: SendHandler | None = None        # onsend_route
         self.replied = False
         self.script = ScriptState()
 
@@ -142,6 +151,18 @@ class RequestContext:
             handler(self, best)
         except Exception:
             log.exception("failure handler of %s failed", self.msg)
+
+    def may_send(self, request: Request, dest: Endpoint, listener: Listener) -> bool:
+        """Run the send handler (onsend_route) for a request about to leave; False
+        means do not send it. A failing handler lets the request go."""
+        handler = self.send_handler
+        if handler is None:
+            return True
+        try:
+            return handler(self, request, dest, listener) is not False
+        except Exception:
+            log.exception("send handler of %s failed", self.msg)
+            return True
 
     def run_reply_handler(self, response: Response) -> bool:
         """Run the armed reply handler; False means drop this response."""

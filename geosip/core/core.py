@@ -251,21 +251,42 @@ class Core:
         log.info("no listener for %s (%s)", request, ", ".join(map(str, endpoints)))
         return None
 
-    def record_route(self, request: Request, inbound: Listener, outbound: Listener) -> None:
-        add_record_route(request, inbound, outbound)
+    def record_route(self, ctx: RequestContext, request: Request, outbound: Listener) -> None:
+        """Our Record-Route in `request` (a copy of ctx's leaving on `outbound`), with
+        the parameters or preset values the script asked for (rr)."""
+        add_record_route(request, ctx.inbound.listener, outbound, ctx.record_route_params,
+                         ctx.record_route_preset)
+
+    def send_socket(self, ctx: RequestContext, dest: Endpoint, listener: Listener) -> Listener:
+        """The socket a request of ctx goes out from: the one the script forced
+        (set_send_socket, $fs) when it can reach `dest` (same transport and address
+        family, as Kamailio checks), else the one `destination` chose."""
+        forced = ctx.send_socket
+        if forced is None or forced is listener:
+            return listener
+        if forced.proto != dest.proto or forced.local.ipv6 != dest.ipv6:
+            log.info("forced socket %s cannot send to %s: using %s", forced.local, dest,
+                     listener.local)
+            return listener
+        return forced
 
     def forward(self, ctx: RequestContext) -> bool:
-        """forward(): stateless forwarding of the request (RFC 3261 §16.11)."""
+        """forward(): stateless forwarding of the request (RFC 3261 §16.11). False when
+        there is no route, the send fails, or onsend_route dropped it."""
         request = ctx.msg
         found = self.destination(request, ctx.dst_uri)
         if found is None:
             return False
         dest, listener = found
+        listener = self.send_socket(ctx, dest, listener)
         out = request.copy()
         assert isinstance(out, Request)
         if ctx.record_route_wanted:
-            add_record_route(out, ctx.inbound.listener, listener)
+            self.record_route(ctx, out, listener)
         out.prepend_value("Via", our_via(listener, stateless_branch(request)))
+        if not ctx.may_send(out, dest, listener):
+            log.info("%s to %s: dropped by onsend_route", request, dest)
+            return False
         if not self._send(out, dest, None, listener):
             return False
         self.stats.inc("core:fwd_requests")

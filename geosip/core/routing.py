@@ -62,23 +62,32 @@ def _advertised_host(listener: Listener) -> str | None:
     return advertise.split(":", 1)[0].lower()
 
 
-def record_route_value(listener: Listener) -> str:
-    """Our Record-Route value on `listener` (RFC 3261 §16.6 item 4, lr per §19.1.1)."""
+def record_route_value(listener: Listener, params: str = "") -> str:
+    """Our Record-Route value on `listener` (RFC 3261 §16.6 item 4, lr per §19.1.1);
+    `params` (";ftag=...;nat=yes", the script's) go after lr, as Kamailio's rr puts
+    them."""
     proto = listener.proto
     transport = "" if proto == "udp" else f";transport={proto}"
-    return f"<sip:{listener.sent_by}{transport};lr>"
+    return f"<sip:{listener.sent_by}{transport};lr{params}>"
 
 
-def add_record_route(request: Request, inbound: Listener, outbound: Listener) -> None:
+def add_record_route(request: Request, inbound: Listener, outbound: Listener,
+                     params: str = "", preset: tuple[str, ...] = ()) -> None:
     """Record-Route this request. When it leaves on another transport or address family
     than it came in on, add two entries (RFC 5658 §3.2): the one facing the next hop on
     top, the one facing the previous hop under it; each side of the dialog then reaches
-    us on its own side."""
+    us on its own side. `params` go into each (Kamailio's rr adds them to both). A
+    `preset` (rr's record_route_preset: whole values, the outbound one first) is used
+    as given instead."""
+    if preset:
+        for value in reversed(preset):
+            request.prepend_value("Record-Route", value)
+        return
     if inbound is not outbound and (inbound.proto != outbound.proto or
                                     inbound.local.ipv6 != outbound.local.ipv6 or
                                     inbound.local.host != outbound.local.host):
-        request.prepend_value("Record-Route", record_route_value(inbound))
-    request.prepend_value("Record-Route", record_route_value(outbound))
+        request.prepend_value("Record-Route", record_route_value(inbound, params))
+    request.prepend_value("Record-Route", record_route_value(outbound, params))
 
 
 def loose_route(request: Request, myself: Myself) -> bool:

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from geosip.core.context import RequestContext
 from geosip.core.via import branch_for, our_via
 from geosip.sip import Request, Response
 from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, StartTimer,
@@ -58,9 +59,17 @@ class Branch:
 
     # ---- sending ---------------------------------------------------------------------
 
-    def send(self, dest: Endpoint, listener: Listener) -> None:
-        """Put our Via on the request and start its client transaction towards `dest`."""
+    def send(self, dest: Endpoint, listener: Listener) -> bool:
+        """Put our Via on the request and start its client transaction towards `dest`
+        (from the socket the script forced, if any). False when onsend_route dropped
+        the request: the branch then fails as a send failure does (local 503)."""
         tm = self.cell.tm
+        ctx = self.cell.ctx
+        # Script hooks apply to proxied requests; geosip's own (uac.py) have no script
+        # context, and Kamailio runs no onsend_route for tm's local requests either.
+        proxied = isinstance(ctx, RequestContext)
+        if proxied:
+            listener = tm.core.send_socket(ctx, dest, listener)
         self.dest = dest
         self.listener = listener
         # Derived from the server transaction: a retransmission that arrives after the
@@ -68,9 +77,13 @@ class Branch:
         # hop absorbs it as the retransmission it is (RFC 3261 §17.2.3).
         self.branch_id = branch_for(self.cell.key, self.index)
         request = self.request
-        if self.cell.ctx.record_route_wanted:
-            tm.core.record_route(request, self.cell.ctx.inbound.listener, listener)
+        if ctx.record_route_wanted:
+            tm.core.record_route(ctx, request, listener)
         request.prepend_value("Via", our_via(listener, self.branch_id))
+        if proxied and not ctx.may_send(request, dest, listener):  # before the first send only
+            log.info("branch %d of %s: dropped by onsend_route", self.index, request)
+            self.fail_locally(503)
+            return False
         config = self.cell.timers  # per transaction (t_set_fr)
         if request.method == "INVITE":
             self.machine = ClientInvite(request, config=config, reliable=dest.reliable,
@@ -79,6 +92,7 @@ class Branch:
             self.machine = ClientNonInvite(request, config=config, reliable=dest.reliable)
         tm.add_branch(self.branch_id, request.method, self)
         self._actions(self.machine, self.machine.start(time.monotonic()))
+        return True
 
     def fail_locally(self, status: int) -> None:
         """The branch could not even be sent (no route, no socket): a local final."""
