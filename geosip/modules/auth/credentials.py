@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from geosip.script.exports import ksr
+from geosip.script.pv import CONSUMED
 from geosip.sip import digest
 from geosip.sip.errors import ParseError
 
@@ -143,7 +144,8 @@ def has_credentials(ctx: "RequestContext", realm: str) -> bool:
      "(no successful auth_check/www_authenticate/proxy_authenticate before)")
 def consume_credentials(ctx: "RequestContext") -> bool:
     """Remove the credentials header that authenticated the request, so it is not
-    forwarded. Note: $au/$ar read that header, so they are empty afterwards."""
+    forwarded. $au/$ar/$ad/$aU still read it afterwards, as in Kamailio (the value is
+    kept for them: geosip.script.pv CONSUMED)."""
     used = ctx.script.extra.get(USED)
     if not isinstance(used, tuple):
         return False
@@ -156,7 +158,7 @@ def consume_credentials(ctx: "RequestContext") -> bool:
     msg.remove_header(header)
     for rest in values:   # the others keep their order (among themselves)
         msg.add_header(header, rest)
-    del ctx.script.extra[USED]
+    ctx.script.extra[CONSUMED] = ctx.script.extra.pop(USED)
     return True
 
 
