@@ -61,6 +61,7 @@ setup(
         "dnspython>=2.4,<3",
         "wsproto>=1.2,<2",
         "psycopg[binary]>=3.1,<4",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [

@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CA bundle to verify TLS peers (default: the system store)")
     run.add_argument("--no-tls-verify", action="store_true",
                      help="do not verify certificates of TLS servers we connect to")
+    run.add_argument("--rpc-socket", metavar="PATH",
+                     help="JSON-RPC control socket (default: geosip_ctl in --data-dir; "
+                     "geosipctl's default too)")
+    run.add_argument("--rpc-http", metavar="ADDR:PORT",
+                     help="also serve JSON-RPC (POST /RPC) and Prometheus metrics (GET "
+                     "/metrics) over HTTP; a non-loopback address needs rpc.auth or rpc.allow "
+                     "in the script's geosip table")
     run.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"],
         help="logging threshold (default: info; debug logs every dropped message)",
@@ -104,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fr_timer=args.fr_timer or 30.0, fr_inv_timer=args.fr_inv_timer or 120.0,
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
             tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,
-            accept_aliases=args.tcp_accept_aliases, db_url=args.db, given=frozenset(given)))
+            accept_aliases=args.tcp_accept_aliases, db_url=args.db, given=frozenset(given),
+            rpc_socket=args.rpc_socket, rpc_http=args.rpc_http))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

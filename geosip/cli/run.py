@@ -18,7 +18,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,8 @@ class RunOptions:
     tls_verify: bool = True
     accept_aliases: bool = False
     db_url: str | None = None  # --db: wins over the script's db_url
+    rpc_socket: str | None = None  # --rpc-socket: wins over the script's rpc.socket
+    rpc_http: str | None = None    # --rpc-http: wins over the script's rpc.http
     # RunOptions fields typed on the command line: they win over the script's table
     given: frozenset[str] = frozenset()
 
@@ -205,6 +207,7 @@ def run(options: RunOptions) -> int:
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
     handlers.append(gevent.signal_handler(signal.SIGHUP, _reload, router))
     started: list["ModuleExports"] = []  # modules whose start() ran: destroy() them
+    stopping: list[Callable[[], None]] = []  # the control interface's stop()
     try:
         for listen in listens:
             try:
@@ -224,6 +227,18 @@ def run(options: RunOptions) -> int:
         core.tm.start()
         transport.start()
         started.extend(_start_modules(router, core))
+        # ---- control interface (issue 8): JSON-RPC on the Unix socket (and HTTP) ----
+        from geosip.rpc.server import ControlError, start_control
+        try:
+            control = start_control(
+                core, router, getattr(getattr(router, "engine", None), "modules", ()),
+                config.modules, socket_path=options.rpc_socket or config.rpc.socket,
+                data_dir=options.data_dir, http=options.rpc_http or config.rpc.http,
+                auth=config.rpc.auth, allow=config.rpc.allow)
+        except ControlError as e:
+            return _fail(str(e), 1)
+        stopping.append(control.stop)
+        # ---- end of the control interface ----
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)
@@ -233,6 +248,8 @@ def run(options: RunOptions) -> int:
         log.info("stopping on %s", stopped_by[0])
         return 0
     finally:
+        for stop_control in stopping:
+            stop_control()
         for module in started:
             _stop_module(module)
         transport.stop()

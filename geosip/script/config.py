@@ -9,6 +9,8 @@ is Lua too"; issue 4 item 5).
       tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },   -- ms
       modules = { registrar = {}, usrloc = { db_mode = 1 } },               -- modparams
       tls = { certificate = "...", private_key = "...", ca_file = "...", verify = true },
+      rpc = { socket = "/run/geosip/geosip_ctl", http = "127.0.0.1:5080",          -- control
+              auth = "admin:secret", allow = { "10.0.0.0/8" } },
     }
 
 Contract: `read_config(path)` runs the script's top level once, in a throwaway sandbox
@@ -52,11 +54,12 @@ if TYPE_CHECKING:  # geosip.cli.run imports gevent: only after monkey-patching (
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DB_SCHEMES = ("sqlite", "postgres", "postgresql")
-KEYS = ("listen", "alias", "db_url", "log_level", "tm", "modules", "tls")
+KEYS = ("listen", "alias", "db_url", "log_level", "tm", "modules", "tls", "rpc")
 # tm parameter (Kamailio's name, in ms) -> TmConfig field (seconds)
 TM_KEYS = {"fr_timer": "fr_timer", "fr_inv_timer": "fr_inv_timer", "wt_timer": "wt_timer",
            "retr_timer1": "t1", "retr_timer2": "t2"}
 TLS_KEYS = ("certificate", "private_key", "ca_file", "verify", "require_client_cert")
+RPC_KEYS = ("socket", "http", "auth", "allow")
 _MAX_DEPTH = 8  # nesting of Lua tables; deeper (or a cycle) is refused
 
 _KSR_AT_TOP_LEVEL = r'''
@@ -97,6 +100,17 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcSettings:
+    """The control interface (geosip/rpc): its Unix socket (None: <data-dir>/geosip_ctl),
+    HTTP ADDR:PORT (None: no HTTP), basic auth "user:password" and allowed networks."""
+
+    socket: str | None = None
+    http: str | None = None
+    auth: str | None = None
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ScriptConfig:
     """What the `geosip` table says, every field filled with its default when absent.
 
@@ -113,6 +127,7 @@ class ScriptConfig:
     tm: TmConfig = TmConfig()
     modules: dict[str, dict[str, Any]] | None = None
     tls: TlsSettings = TlsSettings()
+    rpc: RpcSettings = RpcSettings()
 
     @property
     def listens(self) -> tuple[Listen, ...]:
@@ -212,6 +227,8 @@ class _Reader:
             fields["modules"] = self.read_modules(top["modules"])
         if "tls" in top:
             fields["tls"] = self.read_tls(top["tls"])
+        if "rpc" in top:
+            fields["rpc"] = self.read_rpc(top["rpc"])
         return ScriptConfig(**fields)
 
     # -- conversion: Lua tables become dicts keyed as in Lua (int or str) ----------------
@@ -298,6 +315,32 @@ class _Reader:
                                 "tls", key)
             fields[key] = item
         return TlsSettings(**fields)
+
+    def read_rpc(self, value: Any) -> RpcSettings:
+        from geosip.rpc.address import parse_http  # pure: no sockets, no gevent
+
+        if not isinstance(value, dict):
+            raise self.fail(f"geosip.rpc must be a table, not {_kind(value)}", "rpc")
+        fields: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in RPC_KEYS:
+                raise self.fail(f"unknown rpc setting {key} (known: {', '.join(RPC_KEYS)})",
+                                "rpc", str(key))
+            if key == "allow":
+                fields[key] = self.strings(item, "rpc.allow", allow_one=True)
+                continue
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"geosip.rpc.{key} must be a non-empty string, not {item!r}",
+                                "rpc", key)
+            if key == "http":
+                try:
+                    parse_http(item)
+                except ValueError as exc:
+                    raise self.fail(f"geosip.rpc.http: {exc}", "rpc", key) from None
+            if key == "auth" and ":" not in item:
+                raise self.fail('geosip.rpc.auth must be "user:password"', "rpc", key)
+            fields[key] = item
+        return RpcSettings(**fields)
 
     def read_modules(self, value: Any) -> dict[str, dict[str, Any]]:
         """{ name = { param = value } }; a bare name in the list part ({ "tm", "sl" })
@@ -526,5 +569,5 @@ def merge(config: ScriptConfig, options: "RunOptions",
     return dataclasses.replace(config, **fields)
 
 
-__all__ = ["ConfigError", "ScriptConfig", "TlsSettings", "cli_given", "default_script",
+__all__ = ["ConfigError", "RpcSettings", "ScriptConfig", "TlsSettings", "cli_given", "default_script",
            "merge", "read_config"]
