@@ -112,8 +112,10 @@ class Dispatcher:
             raise
         except LookupError as exc:
             raise RpcError(NOT_FOUND, _text(exc)) from None
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise RpcError(BAD_REQUEST, _text(exc)) from None
+        except TypeError as exc:  # e.g. a string where the command needs a number
+            raise RpcError(BAD_REQUEST, f"bad parameter type: {_text(exc)}") from None
         except Exception:
             log.exception("RPC command %s failed", method)
             raise RpcError(INTERNAL_ERROR, f"Internal error in {method} (see geosip's log)") \

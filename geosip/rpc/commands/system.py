@@ -22,7 +22,8 @@ def method_help(ctx: Any, method: str) -> str:
     if command is None:
         raise RpcError(NOT_FOUND, f"command {method} not found")
     usage = f"Usage: {method} {command.params_doc}".rstrip()
-    return f"{command.doc}\n{usage}" if command.doc else usage
+    doc = " ".join(command.doc.split())
+    return f"{doc}\n{usage}" if doc else usage
 
 
 COMMANDS = (list_methods, method_help)
