@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scripts import open_default
+
 from ._proxy import HOST, Proxy
 from ._sipp import Sipp
 
@@ -89,14 +91,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def proxy(start: Callable[..., Server], free_port: Callable[..., int],
-          monkeypatch: pytest.MonkeyPatch) -> Callable[..., Proxy]:
+          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Proxy]:
     """Returns proxy(*args, tls_port=None, ws_port=None) -> Proxy: `geosip run` with
-    `args` on udp and tcp (one port), plus tls/ws when given, once it is ready."""
+    `args` on udp and tcp (one port), plus tls/ws when given, once it is ready. Without
+    -c or --router: default.lua without authentication (tests/support/scripts.py)."""
     # --router tests.integration.routers:NAME imports from the work tree.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
 
     def make(*args: str, tls_port: int | None = None, ws_port: int | None = None) -> Proxy:
+        if not {"-c", "--router"} & set(args):
+            # scripts/default.lua authenticates and refuses to relay between strangers
+            # (403); these tests drive the core with peers that are strangers.
+            args = ("-c", str(open_default(tmp_path)), *args)
         port = free_port()
         listen = ["-l", f"udp:{HOST}:{port}", "-l", f"tcp:{HOST}:{port}"]
         ports = {}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from websockets.sync import client as ws_client
-from websockets.typing import Subprotocol
+from tests.support.wsclient import HOST as WS_HOST
+from tests.support.wsclient import WsSipClient
 
 from ._proxy import HOST, Proxy
 from ._sipp import BENCH, SCENARIOS, Sipp, SippResult, SipMessage
@@ -427,20 +427,8 @@ def test_failover_to_the_next_target(
 
 
 # ---- 8. a WebSocket client (RFC 7118) ----------------------------------------------------
-# The registering part of issue 3 item 5 (the WebSocket client REGISTERs, then is called)
-# needs the registrar of a later issue; this test only makes a call from the client.
-
-
-def sip_message(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """(start line, [(header name, value)]) of a message received over the WebSocket."""
-    head = text.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
-    headers = [(n.strip().lower(), v.strip()) for n, v in
-               (line.split(":", 1) for line in head[1:] if ":" in line)]
-    return head[0], headers
-
-
-def header_values(headers: list[tuple[str, str]], name: str) -> list[str]:
-    return [v.strip() for n, value in headers if n == name for v in value.split(",")]
+# The client is tests/support/wsclient.py; its registering and being called through the
+# registrar is in test_register_auth.py.
 
 
 def test_websocket_client_calls_through_the_proxy(
@@ -449,72 +437,41 @@ def test_websocket_client_calls_through_the_proxy(
     ws_port, uas_port = free_port(), free_port()
     p = proxy(ws_port=ws_port)
     uas = sipp("uas", BENCH / "uas.xml", port=uas_port).start().wait_listening()
-    log: list[str] = []
-
-    def context() -> str:
-        return "==== over the WebSocket:\n" + "\n".join(log) + "\n\n" + explain(p, uas.result())
-
-    host = "df7jal23ls0d.invalid"  # RFC 7118 §5.2: the client's Via and Contact host
-    call_id, tag = f"ws-{random.getrandbits(32):x}", "ws-tag"
+    call_id = f"ws-{random.getrandbits(32):x}"
     target = f"sip:service@{HOST}:{uas_port}"
 
-    def request(ws: object, method: str, uri: str, cseq: int, branch: str,
-                extra: str = "", to_tag: str | None = None) -> None:
-        to_tag_param = f";tag={to_tag}" if to_tag else ""
-        text = (f"{method} {uri} SIP/2.0\r\n"
-                f"Via: SIP/2.0/WS {host};branch=z9hG4bK{branch};rport\r\n"
-                f"From: <sip:alice@{host}>;tag={tag}\r\nTo: <{target}>{to_tag_param}\r\n"
-                f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
-                f"Contact: <sip:alice@{host};transport=ws>\r\n{extra}"
-                "Content-Length: 0\r\n\r\n")
-        log.append(f"-> sent:\n{text}")
-        ws.send(text)  # type: ignore[attr-defined]
+    with WsSipClient(p.addr("ws")) as ws:
+        def context() -> str:
+            return ws.transcript() + "\n\n" + explain(p, uas.result())
 
-    def response(ws: object, method: str, wanted: int) -> list[tuple[str, str]]:
-        """Read until a response `wanted` for `method` (others, e.g. 100, are noted)."""
-        deadline = time.monotonic() + 10
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                text = ws.recv(timeout=left)  # type: ignore[attr-defined]
-            except TimeoutError:
-                break
-            text = text if isinstance(text, str) else text.decode()
-            log.append(f"<- received:\n{text}")
-            start, headers = sip_message(text)
-            cseq = header_values(headers, "cseq")
-            if start.startswith(f"SIP/2.0 {wanted} ") and cseq and cseq[0].endswith(method):
-                return headers
-        raise AssertionError(f"no {wanted} for {method} over the WebSocket\n" + context())
+        assert ws.ws.subprotocol == "sip"
+        ws.request("OPTIONS", f"sip:{p.addr('ws')};transport=ws", 1, "ka1", call_id,
+                   f"sip:{p.addr('ws')}")
+        assert ws.response("OPTIONS", 200).start == "SIP/2.0 200 Keepalive", context()
 
-    with ws_client.connect(f"ws://{p.addr('ws')}", subprotocols=[Subprotocol("sip")],
-                           open_timeout=5, close_timeout=2) as ws:
-        assert ws.subprotocol == "sip"
-        client_port = ws.local_address[1]
-        request(ws, "OPTIONS", f"sip:{p.addr('ws')};transport=ws", 1, "ka1")
-        response(ws, "OPTIONS", 200)
-        assert "200 Keepalive" in log[-1], context()
-
-        request(ws, "INVITE", target, 1, "inv1")
-        response(ws, "INVITE", 180)
-        ok = response(ws, "INVITE", 200)
+        ws.request("INVITE", target, 1, "inv1", call_id, target)
+        ws.response("INVITE", 180)
+        ok = ws.response("INVITE", 200)
         # The request changed transport: two Record-Routes (RFC 5658), the one facing
         # the callee on top, the one facing us (transport=ws) under it.
-        record_route = header_values(ok, "record-route")
-        assert record_route == [f"<sip:{p.addr()};lr>",
-                                f"<sip:{p.addr('ws')};transport=ws;lr>"], context()
-        contact = header_values(ok, "contact")[0].strip("<>")
-        callee_tag = next(v for n, v in ok if n == "to").split(";tag=")[1]
+        # (rr's ftag parameter, when appended, is left out of the comparison)
+        record_route = ok.values("record-route")
+        assert [re.sub(r";ftag=[^;>]*", "", r) for r in record_route] == [
+            f"<sip:{p.addr()};lr>", f"<sip:{p.addr('ws')};transport=ws;lr>"], context()
+        contact = ok.values("contact")[0].strip("<>")
+        callee_tag = ok.first("to").split(";tag=")[1]
         routes = "".join(f"Route: {r}\r\n" for r in reversed(record_route))  # §12.1.2
-        request(ws, "ACK", contact, 1, "ack1", routes, callee_tag)
-        request(ws, "BYE", contact, 2, "bye1", routes, callee_tag)
-        response(ws, "BYE", 200)
+        ws.request("ACK", contact, 1, "ack1", call_id, target, routes, callee_tag)
+        ws.request("BYE", contact, 2, "bye1", call_id, target, routes, callee_tag)
+        ws.response("BYE", 200)
+        client_port = ws.local_port
 
     callee_seen = uas.wait()
     assert_calls(p, 1, callee_seen)
     invite = callee_seen.received("INVITE")[0]
     assert invite.values("Record-Route") == record_route, context()
     # RFC 3581: our Via got the address and port the WebSocket came from.
-    assert invite.vias()[1] == (f"SIP/2.0/WS {host};branch=z9hG4bKinv1;"
+    assert invite.vias()[1] == (f"SIP/2.0/WS {WS_HOST};branch=z9hG4bKinv1;"
                                 f"rport={client_port};received={HOST}"), context()
     for method in ("ACK", "BYE"):
         arrived = callee_seen.received(method)
