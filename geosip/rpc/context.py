@@ -63,3 +63,20 @@ def module_params(modules: Sequence[ModuleExports],
     """Every loaded module's parameters: the configured value, else the default."""
     return {m.name: {p.name: (configured or {}).get(m.name, {}).get(p.name, p.default)
                      for p in m.params} for m in modules}
+
+
+def build(core: Any, router: Any, modules: Sequence[ModuleExports],
+          configured: Mapping[str, Mapping[str, Any]] | None = None) -> RpcContext:
+    """The context of `geosip run` (or a test): the modules' statistics and the core's
+    gauges put into core.stats, and a Dispatcher over the core commands and the
+    modules' EXPORTS.rpc as context.dispatcher. ValueError when two declare one name."""
+    from .commands import all_commands
+    from .dispatch import Dispatcher
+
+    declare_stats(core.stats, modules)
+    for name, read in core_gauges(core).items():
+        core.stats.gauge(name, read)
+    context = RpcContext(core=core, router=router, modules=modules,
+                         params=module_params(modules, configured))
+    context.dispatcher = Dispatcher(all_commands(modules), context)
+    return context

@@ -37,8 +37,7 @@ from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 
 from .address import default_socket, is_loopback, parse_http, short_path
-from .commands import all_commands
-from .context import RpcContext, core_gauges, declare_stats, module_params
+from .context import RpcContext, build
 from .dispatch import Dispatcher
 from .metrics import CONTENT_TYPE_LATEST, render
 
@@ -245,20 +244,15 @@ def start_control(core: Any, router: Any, modules: Sequence[Any],
                   configured_params: Any, *, socket_path: str | None, data_dir: str,
                   http: str | None = None, auth: str | None = None,
                   allow: Iterable[str] = ()) -> Control:
-    """Build the dispatcher over the core commands and the modules' EXPORTS.rpc, put
-    the statistics the modules declare into core.stats, and serve on the Unix socket
+    """Build the context and dispatcher (context.build: core commands and the modules'
+    EXPORTS.rpc, their statistics into core.stats), and serve on the Unix socket
     (socket_path, else the data dir's) and on HTTP when `http` is given. Raises
     ControlError with what to fix."""
-    declare_stats(core.stats, modules)
-    for name, read in core_gauges(core).items():
-        core.stats.gauge(name, read)
-    context = RpcContext(core=core, router=router, modules=modules,
-                         params=module_params(modules, configured_params))
     try:
-        dispatcher = Dispatcher(all_commands(modules), context)
+        context = build(core, router, modules, configured_params)
     except ValueError as exc:
         raise ControlError(str(exc)) from None
-    context.dispatcher = dispatcher
+    dispatcher = context.dispatcher
     control = Control(context, dispatcher)
     try:
         control.serve_unix(socket_path or default_socket(data_dir))
