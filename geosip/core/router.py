@@ -5,7 +5,9 @@ Lua engine of the next issue is a router too. Its `request(ctx)` runs in the req
 own greenlet and may block (DNS, SQL). It answers with `ctx.reply(...)`, forwards with
 `ctx.relay()` (stateful) or `ctx.forward()` (stateless), or does nothing (the request is
 dropped). Handlers for the transaction's later events are armed on the context
-(`ctx.failure_handler`, `ctx.reply_handler`).
+(`ctx.failure_handler`, `ctx.reply_handler`), and `ctx.send_handler(ctx, request, dest,
+listener)` runs just before each forwarded request first leaves (Kamailio's
+onsend_route; returning False cancels that send).
 
 Built in, for `geosip run --router NAME` (a dotted `module:attribute` loads another):
 - `relay`: what a Kamailio script does around t_relay() to the Request-URI: Max-Forwards

@@ -41,6 +41,33 @@ class Myself:
                 return True
         return False
 
+    def socket(self, spec: str) -> Listener | None:
+        """The listener a Kamailio socket name designates: "proto:host:port",
+        "proto:host", "host:port" or "host" (IPv6 in brackets; without a port the
+        transport's default), as force_send_socket/set_send_socket take it; None when
+        no listener matches."""
+        proto, sep, rest = spec.strip().partition(":")
+        if not sep or proto.lower() not in DEFAULT_PORTS or rest.startswith(":"):
+            proto, rest = "", spec.strip()   # no transport given (or a bare IPv6)
+        proto = proto.lower()
+        if rest.startswith("["):
+            close = rest.find("]")
+            host, port_text = rest[1:close], rest[close + 1:].lstrip(":")
+        elif rest.count(":") == 1:
+            host, port_text = rest.split(":")
+        else:
+            host, port_text = rest, ""
+        if port_text and not port_text.isdigit():
+            return None
+        host = normalize_host(host).lower()
+        for listener in self.listeners:
+            local = listener.local
+            port = int(port_text) if port_text else DEFAULT_PORTS.get(local.proto, 5060)
+            if ((not proto or proto == local.proto) and port == local.port and
+                    host == normalize_host(local.host).lower()):
+                return listener
+        return None
+
     def is_local(self, host: str, port: int | None, proto: str) -> bool:
         """True when host:port (a Via sent-by) names one of our listeners."""
         host = normalize_host(host).lower()

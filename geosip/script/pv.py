@@ -22,7 +22,16 @@ Storage: $var in ctx.script.vars (per message; 0 until set, as Kamailio's $var);
 $avp in ctx.script.avps (name -> values, latest first); $xavp in ctx.script.xavps
 (name -> items, latest first; an item is {field: [values, latest first]}, or a plain
 value after `$xavp(x) = v`); $shv in SHARED, one dict per process.
-Not supported: transformations ({s.len}...), indexes given by a PV ([$var(i)]), and
+$snd/$sndto(name) and $sndfrom(name) read ctx.script.extra[ONSEND] = (request, dest,
+listener), which the LuaRouter sets while ksr_onsend_route runs ($null elsewhere).
+$fs is ctx.send_socket (the socket the core sends from, core.send_socket).
+$au $ad $aU $ar read the credentials header, else (after auth's consume_credentials
+removed it from the request) the value auth kept for them.
+Transformations: `$(name{s.escape.common}{s.len})` (also spelled `${name{...}}`, as
+old Kamailio slides do) apply geosip/script/transforms.py to the value; read-only.
+Modules add PV classes of their own with `register` ($sht by htable, $dbr by sqlops),
+as Kamailio modules export theirs.
+Not supported: indexes given by a PV ([$var(i)]), and
 $sel beyond via[N] and its branch/host/port/transport/received/rport.
 """
 
@@ -39,8 +48,11 @@ from geosip.sip import LocalProtocolError, ParseError, Request, SipUri, TelUri, 
 from geosip.sip.digest import parse_credentials
 from geosip.sip.message import Message
 
+from . import transforms
+
 if TYPE_CHECKING:
     from geosip.core.context import RequestContext
+    from geosip.transport.base import Listener
 
 log = logging.getLogger("geosip.script")
 
@@ -50,6 +62,8 @@ Getter = Callable[["RequestContext"], Any]
 Setter = Callable[["RequestContext", "str | int | None"], bool]
 
 CACHE_SIZE = 1024
+ONSEND = "onsend"                  # ctx.script.extra while ksr_onsend_route runs
+CONSUMED = "auth_consumed"         # ctx.script.extra: (header, value) auth consumed
 STARTED = int(time.time())         # $TS: when this process started
 SHARED: dict[str, str | int] = {}  # $shv: process-wide (not shared between workers)
 ALL = "*"
@@ -215,6 +229,11 @@ def _credential(part: str) -> Getter:
     def get(ctx: "RequestContext") -> str | None:
         msg = message(ctx)
         value = msg.header("proxy-authorization") or msg.header("authorization")
+        if value is None and msg is ctx.msg:
+            # consume_credentials removed the header from the request; Kamailio only
+            # leaves it out of what it forwards, so $au still reads it.
+            consumed = ctx.script.extra.get(CONSUMED)
+            value = consumed[1] if isinstance(consumed, tuple) else None
         if value is None:
             return None
         cred = parse_credentials(value)
@@ -244,6 +263,59 @@ def _flags(attr: str, label: str) -> tuple[Getter, Setter]:
 def _set_ru_q(ctx: "RequestContext", value: str | int | None) -> bool:
     ctx.script.extra["ru_q"] = -1 if value is None else _need("$ru_q", value, int)
     return True
+
+
+def _socket_name(listener: "Listener | None") -> str | None:
+    """Kamailio's socket name: proto:host:port."""
+    return None if listener is None else f"{listener.proto}:{listener.local.hostport}"
+
+
+def set_send_socket(ctx: "RequestContext", spec: str | int | None) -> bool:
+    """$fs = "proto:host:port" (KSR.corex.set_send_socket): send from that listener;
+    False when none of ours matches. None (or "") lets the core choose again."""
+    if spec is None or spec == "":
+        ctx.send_socket = None
+        return True
+    listener = ctx.core.myself.socket(_need("$fs", spec, str))
+    if listener is None:
+        log.error("no socket found to match %r", spec[:80])
+        return False
+    ctx.send_socket = listener
+    return True
+
+
+def _route_uri(ctx: "RequestContext") -> str | None:
+    """$route_uri (rr): the URI of the top Route header."""
+    routes = message(ctx).route
+    return str(routes[0].uri) if routes else None
+
+
+# Kamailio's numbers (ip_addr.h: PROTO_UDP...; AF_INET, AF_INET6) for $snd(proto/af).
+_PROTO_NUMBERS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+
+
+def _snd(arg: str, label: str, side: str) -> Pv:
+    """$snd(name) = $sndto(name): where the request goes; $sndfrom(name): the socket it
+    leaves from. name: ip, port, proto (Kamailio's number), sproto, af, buf, len."""
+    def endpoint(info: tuple[Any, ...]) -> Any:
+        return info[1] if side == "to" else info[2].local
+    getters: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+        "ip": lambda info: endpoint(info).host,
+        "port": lambda info: endpoint(info).port,
+        "proto": lambda info: _PROTO_NUMBERS.get(endpoint(info).proto, 0),
+        "sproto": lambda info: endpoint(info).proto,
+        "af": lambda info: 10 if endpoint(info).ipv6 else 2,
+        "buf": lambda info: _decoded(info[0].to_bytes()),
+        "len": lambda info: len(info[0].to_bytes()),
+    }
+    pick = getters.get(arg)
+    if pick is None:
+        raise PvError(f"unknown pseudo-variable {label}")
+
+    def get(ctx: "RequestContext") -> Any:
+        info = ctx.script.extra.get(ONSEND)
+        return pick(info) if isinstance(info, tuple) else None
+    return Pv(label, get)
 
 
 # ---- the transaction ($T...) ---------------------------------------------------------
@@ -321,7 +393,8 @@ _SIMPLE: dict[str, tuple[Getter, Setter | None]] = {
     "rb": (lambda ctx: _decoded(message(ctx).body), None),
     "mb": (lambda ctx: _decoded(message(ctx).to_bytes()), None),
     "ml": (lambda ctx: len(message(ctx).to_bytes()), None),
-    "fs": (lambda ctx: ctx.script.extra.get("send_socket"), None),  # set by corex
+    "fs": (lambda ctx: _socket_name(ctx.send_socket), lambda ctx, v: set_send_socket(ctx, v)),
+    "route_uri": (lambda ctx: _route_uri(ctx), None),
     "mf": _flags("flags", "$mf"),
     "bf": _flags("branch_flags", "$bf"),
     **{name: (_credential(part), None) for name, part in
@@ -478,6 +551,9 @@ _CLASSES: dict[str, Callable[[str, Index, str], Pv]] = {
     "hdrc": lambda arg, index, name: Pv(name, lambda ctx: len(message(ctx).header_all(arg))),
     "T": lambda arg, index, name: _t(arg, name),
     "sel": lambda arg, index, name: _sel(arg, name),
+    "snd": lambda arg, index, name: _snd(arg, name, "to"),
+    "sndto": lambda arg, index, name: _snd(arg, name, "to"),
+    "sndfrom": lambda arg, index, name: _snd(arg, name, "from"),
 }
 _INDEXED = frozenset(("avp", "hdr"))
 
@@ -491,14 +567,38 @@ def _index(text: str, label: str) -> int | str:
         raise PvError(f"bad index in {label}: use a number or *") from None
 
 
+def register(cls: str, factory: Callable[[str, Index, str], Pv]) -> None:
+    """A module's PV class: `$cls(arg)` is `factory(arg, index, name)`, which raises
+    PvError for a malformed arg."""
+    _CLASSES[cls] = factory
+    parse.cache_clear()
+
+
+def _transformed(name: str) -> Pv | None:
+    """$(rU{s.len}) or ${rU{s.len}}: the PV inside, read through its transformations."""
+    if not (name.startswith("$(") and name.endswith(")")
+            or name.startswith("${") and name.endswith("}")) or "{" not in name[2:-1]:
+        return None
+    try:
+        inner, texts = transforms.split(name[2:-1])
+        if not texts:
+            return None
+        run = transforms.compile(texts, name)
+    except transforms.TransformError as exc:
+        raise PvError(str(exc)) from None
+    base = parse(f"$({inner})" if "[" in inner else f"${inner}")
+    return Pv(name, lambda ctx: run(base.get(ctx)))
+
+
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def parse(name: str) -> Pv:
     """The accessor for a PV name (cached). Raises PvError naming an unknown or
     malformed name."""
+    transformed = _transformed(name)
+    if transformed is not None:
+        return transformed
     m = _NAME.fullmatch(name)
     if m is None:
-        if "{" in name:
-            raise PvError(f"transformations are not supported: {name}")
         raise PvError(f"unknown pseudo-variable {name}")
     cls, arg, idx = m["cls"], m["arg"], m["idx"]
     if idx is not None and not m["open"]:
@@ -517,5 +617,6 @@ def parse(name: str) -> Pv:
     return _CLASSES[cls](arg, index, name)
 
 
-__all__ = ["ALL", "CACHE_SIZE", "Pv", "PvError", "ROUTE_TYPE", "SHARED", "STARTED", "Value",
-           "branch_index", "lua_text", "message", "parse", "transaction_id"]
+__all__ = ["ALL", "CACHE_SIZE", "CONSUMED", "ONSEND", "Pv", "PvError", "ROUTE_TYPE", "SHARED", "STARTED", "Value",
+           "branch_index", "lua_text", "message", "parse", "register", "set_send_socket",
+           "transaction_id"]

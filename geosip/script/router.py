@@ -5,6 +5,10 @@
   transaction's branches have all failed (serial forking), a reply route armed with
   t_on_reply("name") for each response, and `ksr_reply_route()` for every response
   that belongs to a transaction.
+- `ksr_onsend_route()`, when the script defines it, runs just before each forwarded
+  request first leaves (t_relay branches, forward()), with $snd(ip/port/proto/...)
+  naming the destination; KSR.x.drop() there cancels that send (Kamailio's
+  onsend_route). A script without it pays nothing.
 A script error ends the route: it is logged with the script's file and line and a
 request that was not answered yet gets 500, once.
 """
@@ -15,9 +19,11 @@ import logging
 
 from geosip.core.context import RequestContext
 from geosip.core.router import Router
-from geosip.sip import Response
+from geosip.sip import Request, Response
+from geosip.transport.base import Endpoint, Listener
 
 from .engine import Engine, ScriptError
+from .pv import ONSEND
 
 log = logging.getLogger("geosip.script")
 
@@ -29,7 +35,26 @@ class LuaRouter(Router):
     def request(self, ctx: RequestContext) -> None:
         if self.engine.script.function("ksr_reply_route") is not None:
             ctx.reply_handler = self.reply  # every response of the transaction
+        if self.engine.script.function("ksr_onsend_route") is not None:
+            ctx.send_handler = self.onsend
         self._run("ksr_request_route", ctx)
+
+    def onsend(self, ctx: RequestContext, request: Request, dest: Endpoint,
+               listener: Listener) -> bool:
+        """The send handler (RequestContext.send_handler): run ksr_onsend_route for a
+        request about to leave; False when the route dropped it. It may run inside a
+        KSR call (t_relay, forward): the engine's state for the calling route is put
+        back afterwards."""
+        engine, script = self.engine, ctx.script
+        saved = engine.current, engine.in_lua, script.dropped
+        script.extra[ONSEND] = (request, dest, listener)
+        script.dropped = False
+        try:
+            self._run("ksr_onsend_route", ctx, answer=False)
+            return not script.dropped
+        finally:
+            del script.extra[ONSEND]
+            engine.current, engine.in_lua, script.dropped = saved
 
     def failure(self, ctx: RequestContext, best: Response) -> None:
         """The handler t_on_failure arms (RequestContext.failure_handler)."""

@@ -1,11 +1,12 @@
 """KSR.corex: core extensions (Kamailio's corex module, KEMI exports): branches, the
-Request-URI user, User-Agent, sending raw data.
+Request-URI user, User-Agent, sending raw data, the socket requests leave from.
 
 append_branch* add a branch to the destination set the next relay forks to (Kamailio's
 dset); a q-value is kept where tm's serial forking reads it (tm api: set_q). As in
 Kamailio, at most MAX_BRANCHES targets (the Request-URI and 11 appended branches).
 send_data resolves the URI (RFC 3263) and may connect: it is a blocking call (engine.py
-runs it outside Lua).
+runs it outside Lua). set_send_socket is $fs = ... (script/pv.py set_send_socket): the
+core then sends the request's branches from that listener (core.send_socket).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from geosip.modules.tm.api import q_of, set_q
 from geosip.sip import ParseError, SipUri, TelUri, parse_uri
 from geosip.script.exports import ksr
 from geosip.script.ksr.hdr import message
+from geosip.script.pv import set_send_socket as _set_socket
 from geosip.transport.base import SendError
 
 log = logging.getLogger("geosip.modules.corex")
@@ -105,5 +107,13 @@ def send_data(ctx: RequestContext, uri: str, data: str) -> int:
     return -1
 
 
+@ksr("set_send_socket", "s", returns="1 set, -1 none of our sockets matches")
+def set_send_socket(ctx: RequestContext, ssock: str) -> int:
+    """Send the request from our socket `ssock` ("proto:host:port", "proto:host" or
+    "host:port"), when it can reach the destination (same transport and address
+    family); "" lets geosip choose again. Also $fs."""
+    return 1 if _set_socket(ctx, ssock) else -1
+
+
 FUNCTIONS = (append_branch, append_branch_uri, append_branch_uri_q, has_ruri_user,
-             has_user_agent, send_data)
+             has_user_agent, send_data, set_send_socket)

@@ -3,7 +3,11 @@ RFC 3261 §16.4, §16.6 item 4, §16.12.
 
 record_route() asks the core for our Record-Route on every branch sent (the core writes
 it when the outbound socket is known, twice when the transport or address family
-changes: RFC 5658); it carries no parameters yet (see README: no ftag, no add_rr_param).
+changes: RFC 5658). Its URI carries, after ";lr", the From tag as ";ftag=" (Kamailio's
+append_fromtag, on by default; the To tag for a request flowing upstream) and the
+parameters of add_rr_param()/record_route_params(), in both entries of a double
+Record-Route, as Kamailio's rr writes them. record_route_preset() gives the values
+whole (rr's record.c record_route_preset: "sip:" + address + ftag + ";lr").
 
 loose_route() follows Kamailio's algorithm and return codes:
 - no Route header: -1;
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 
 from geosip.core.context import RequestContext
-from geosip.sip import Address, ParseError, Request, SipUri
+from geosip.sip import Address, ParseError, Request, SipUri, parse_uri
 from geosip.sip.grammar import split_commas
 from geosip.sip.headers import Field
 from geosip.sip.uri import Uri
@@ -37,26 +41,131 @@ log = logging.getLogger("geosip.modules.rr")
 ADDED = "rr:added"        # ctx.script.extra: record_route() was called (no double RR)
 LOCAL = "rr:local"        # ctx.script.extra: our Route URI consumed by loose_route()
 NEXT_HOP = "rr:next_hop"  # ctx.script.extra: a Route header gives the next hop
+FTAG = "rr:ftag"          # ctx.script.extra: ";ftag=..." of our Record-Route
+PARAMS = "rr:params"      # ctx.script.extra: add_rr_param()'s parameters
 RR_DRIVEN, RR_NOT_DRIVEN, RR_PRELOADED = 1, -1, -3
 E_CFG = -6                # Kamailio's error code for a bad argument (core/error.h)
+
+SETTINGS = {"append_fromtag": 1}   # the module parameters (mod.py init)
+# Characters that would break out of the Record-Route URI (<...>, a list, the line).
+_UNSAFE = frozenset('<>,"\r\n \t')
+
+
+def _ftag(ctx: RequestContext) -> str:
+    """";ftag=<From tag>" (the To tag for a request flowing upstream, as Kamailio's
+    record_route_advertised_address picks it), "" when off or tagless."""
+    if not SETTINGS["append_fromtag"]:
+        return ""
+    try:
+        msg = ctx.msg
+        tag = msg.to_tag if _flow(ctx) == "upstream" else msg.from_tag
+    except ParseError:
+        return ""
+    return f";ftag={tag}" if tag else ""
+
+
+def _apply_params(ctx: RequestContext) -> None:
+    extra = ctx.script.extra
+    ctx.record_route_params = f"{extra.get(FTAG, '')}{extra.get(PARAMS, '')}"
+
+
+def _safe_params(text: str) -> bool:
+    return text.startswith(";") and len(text) > 1 and not _UNSAFE & set(text)
+
+
+def _add(ctx: RequestContext, params: str = "") -> int:
+    extra = ctx.script.extra
+    if extra.get(ADDED):
+        log.error("rr: double attempt to record-route")
+        return -1
+    if params and not _safe_params(params):
+        log.error("rr: bad Record-Route parameters %r (;name=value wanted)", params[:80])
+        return -1
+    ctx.record_route()
+    extra[ADDED] = True
+    extra[FTAG] = _ftag(ctx) + params   # record_route(params): right after the ftag
+    _apply_params(ctx)
+    return 1
 
 
 @ksr("record_route", returns="1 the request will be record-routed, -1 already asked")
 def record_route(ctx: RequestContext) -> int:
-    """Put our Record-Route in the request when it is forwarded."""
-    if ctx.script.extra.get(ADDED):
-        log.error("rr.record_route: double attempt to record-route")
+    """Put our Record-Route in the request when it is forwarded (with ;ftag= when
+    append_fromtag is on, and the add_rr_param() parameters)."""
+    return _add(ctx)
+
+
+@ksr("record_route_params", "s", returns="1 the request will be record-routed, -1 already "
+                                         "asked or parameters not ;name=value")
+def record_route_params(ctx: RequestContext, params: str) -> int:
+    """record_route() with `params` (";name=value...") added to our Record-Route URI."""
+    return _add(ctx, params)
+
+
+@ksr("add_rr_param", "s", returns="1 added, -1 not ;name=value")
+def add_rr_param(ctx: RequestContext, param: str) -> int:
+    """Add `param` (";name=value") to our Record-Route URI, before or after
+    record_route() (both entries of a double Record-Route get it)."""
+    if not _safe_params(param):
+        log.error("rr.add_rr_param: bad parameter %r (;name=value wanted)", param[:80])
         return -1
-    ctx.record_route()
-    ctx.script.extra[ADDED] = True
+    extra = ctx.script.extra
+    extra[PARAMS] = f"{extra.get(PARAMS, '')}{param}"
+    _apply_params(ctx)
     return 1
 
 
-@ksr("remove_record_route", returns="1")
+def _preset_value(ctx: RequestContext, address: str) -> str | None:
+    """"<sip:" + address + ftag + ";lr>" (a sip:/sips: address is kept as given)."""
+    text = address.strip()
+    if not text.lower().startswith(("sip:", "sips:")):
+        text = f"sip:{text}"
+    value = f"{text}{_ftag(ctx)};lr"
+    try:
+        uri = parse_uri(value)
+    except ParseError:
+        uri = None
+    if not isinstance(uri, SipUri) or _UNSAFE & set(value):
+        log.error("rr.record_route_preset: bad address %r", address[:80])
+        return None
+    return f"<{value}>"
+
+
+@ksr("record_route_preset", "ss", returns="1 the request will be record-routed with these "
+                                          "values, -1 already asked or a bad address")
+def record_route_preset(ctx: RequestContext, addr1: str, addr2: str) -> int:
+    """Record-Route with the given address (host[:port][;params], or a sip: URI)
+    instead of our socket's; with `addr2` not empty, two entries: `addr1` facing the
+    next hop (on top), `addr2` the previous one. ftag and lr are added; add_rr_param()
+    parameters are not (as in Kamailio)."""
+    extra = ctx.script.extra
+    if extra.get(ADDED):
+        log.error("rr.record_route_preset: double attempt to record-route")
+        return -1
+    values = [_preset_value(ctx, addr) for addr in ((addr1, addr2) if addr2 else (addr1,))]
+    if None in values:
+        return -1
+    ctx.record_route()
+    ctx.record_route_preset = tuple(v for v in values if v is not None)
+    extra[ADDED] = True
+    return 1
+
+
+@ksr("record_route_preset_one", "s", returns="1 the request will be record-routed with "
+                                             "this value, -1 already asked or a bad address")
+def record_route_preset_one(ctx: RequestContext, addr1: str) -> int:
+    """record_route_preset(addr1, "")."""
+    return int(record_route_preset.fn(ctx, addr1, ""))
+
+
+@ksr("remove_record_route", returns="1 (takes back record_route)")
 def remove_record_route(ctx: RequestContext) -> int:
-    """Take back an earlier record_route()."""
+    """Take back an earlier record_route() (and its parameters and preset)."""
     ctx.record_route_wanted = False
-    ctx.script.extra.pop(ADDED, None)
+    ctx.record_route_params = ""
+    ctx.record_route_preset = ()
+    for key in (ADDED, FTAG, PARAMS):
+        ctx.script.extra.pop(key, None)
     return 1
 
 
@@ -205,30 +314,33 @@ def check_route_param(ctx: RequestContext, sre: str) -> int:
     return 1 if regex.search(str(uri.params)) else -1
 
 
+def _flow(ctx: RequestContext) -> str:
+    """"upstream" when the ftag of our Route differs from the From tag, else
+    "downstream" (also without ftag or Route, as Kamailio's is_direction)."""
+    uri = _local_route(ctx)
+    ftag = uri.params.get("ftag") if isinstance(uri, SipUri) else None
+    if not ftag:
+        return "downstream"
+    try:
+        tag = ctx.msg.from_tag
+    except ParseError:
+        tag = None
+    return "upstream" if tag and tag != ftag else "downstream"
+
+
 @ksr("is_direction", "s", returns="1 the request flows that way, -1 not, -6 (Kamailio's "
                                    "E_CFG) not downstream/upstream")
 def is_direction(ctx: RequestContext, direction: str) -> int:
     """"downstream" (caller to callee) or "upstream", from the ftag parameter of our
-    Route: upstream when it differs from the From tag, downstream otherwise (also when
-    there is no ftag, as in Kamailio). geosip's own Record-Route carries no ftag yet."""
+    Route (record_route() puts it there): upstream when it differs from the From tag,
+    downstream otherwise (also when there is no ftag, as in Kamailio)."""
     want = direction.lower()
     if want not in ("downstream", "upstream"):
         log.error("rr.is_direction: unknown direction %r", direction)
         return E_CFG
-    uri = _local_route(ctx)
-    ftag = uri.params.get("ftag") if isinstance(uri, SipUri) else None
-    flow = "downstream"
-    if ftag:
-        try:
-            tag = ctx.msg.from_tag
-        except ParseError:
-            tag = None
-        if tag and tag != ftag:
-            flow = "upstream"
-    elif uri is not None:
-        log.debug("rr.is_direction: our Route has no ftag: taken as downstream")
-    return 1 if flow == want else -1
+    return 1 if _flow(ctx) == want else -1
 
 
-FUNCTIONS = (record_route, remove_record_route, loose_route, loose_route_mode,
+FUNCTIONS = (record_route, record_route_params, add_rr_param, record_route_preset,
+             record_route_preset_one, remove_record_route, loose_route, loose_route_mode,
              loose_route_preloaded, next_hop_route, check_route_param, is_direction)

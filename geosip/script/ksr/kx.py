@@ -91,9 +91,8 @@ def _split(hostport: str) -> tuple[str, int | None]:
 
 
 def _send_sock_port(ctx: RequestContext) -> int:
-    sock = ctx.script.extra.get("send_socket")
-    port = str(sock).rpartition(":")[2] if sock else ""
-    return int(port) if port.isdigit() else 0
+    sock = ctx.send_socket   # set_send_socket / $fs
+    return sock.local.port if sock is not None else 0
 
 
 def _body(ctx: RequestContext) -> Value:

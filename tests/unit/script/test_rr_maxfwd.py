@@ -210,7 +210,8 @@ def test_loose_route_mode_1_keeps_our_request_uri(tmp_path: Path) -> None:
 def test_record_route_on_the_wire(tmp_path: Path) -> None:
     out, proxy = run(tmp_path, "KSR.rr.record_route() KSR.t.forward()", wire(), ("rr",))
     [sent] = proxy.take(UAS)
-    assert sent.values("Record-Route") == ["<sip:127.0.0.1:5060;lr>"]
+    # Kamailio's append_fromtag (on by default): the From tag goes in as ftag
+    assert sent.values("Record-Route") == ["<sip:127.0.0.1:5060;lr;ftag=f1>"]
 
 
 def test_remove_record_route(tmp_path: Path) -> None:
