@@ -27,7 +27,7 @@ geosip = {
   -- geosip's default set plus the registrar, its location store (in memory) and digest
   -- authentication against the subscriber table (Kamailio's kamailio.cfg WITH_AUTH)
   modules = { "tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "corex",
-              "async", "usrloc", "registrar", "auth", "auth_db" },
+              "async", "xlog", "usrloc", "registrar", "auth", "auth_db" },
 }
 
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT

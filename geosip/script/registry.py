@@ -16,7 +16,7 @@ CORE = ("core", "pv", "hdr", "x", "kx")
 # Loaded when the configuration names no modules: what a proxy needs (Kamailio's
 # default configuration loads the same set).
 DEFAULT_MODULES = ("tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity",
-                   "corex", "async")
+                   "corex", "async", "xlog")
 
 
 def core_exports() -> list[ModuleExports]:

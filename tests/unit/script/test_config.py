@@ -230,9 +230,9 @@ def test_default_script_reads(tmp_path: Path) -> None:
     """scripts/default.lua: the embedded defaults (`geosip run` with no file)."""
     got = read_config(default_script())
     assert got.listen == ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
-    # the default set plus the registrar and its location store
+    # the default set plus the registrar, its location store and digest authentication
     assert got.modules == {name: {} for name in (*registry.DEFAULT_MODULES, "usrloc",
-                                                  "registrar")}
+                                                  "registrar", "auth", "auth_db")}
     assert dataclasses.replace(got, script=None, modules=None) == ScriptConfig()
 
 
