@@ -67,7 +67,7 @@ def test_xlog_expands_pvs(tmp_path: Path, caplog: pytest.LogCaptureFixture, call
         assert out == [1] and lines == [(level, text)]
 
 
-@pytest.mark.parametrize("fmt", ["$nosuchpv", "tail $", "$hdr(X-Foo", "$(ru{s.len})"])
+@pytest.mark.parametrize("fmt", ["$nosuchpv", "tail $", "$hdr(X-Foo", "$ru $var()"])
 def test_bad_format_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                fmt: str) -> None:
     out, lines = logged(tmp_path, caplog, f"KSR.xlog.xinfo({fmt!r})")
