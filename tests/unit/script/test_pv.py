@@ -400,7 +400,7 @@ def test_reply_route_reads_the_reply_and_its_branch(network: Callable[..., LuaNe
     ('KSR.pv.get("$hdr(X-Foo")', "unknown pseudo-variable $hdr(X-Foo"),
     ('KSR.pv.sets("$bar(x)", "v")', "unknown pseudo-variable $bar(x)"),
     ('KSR.pv.get("$T(nothing)")', "unknown pseudo-variable $T(nothing)"),
-    ('KSR.pv.get("$(ru{s.len})")', "transformations are not supported: $(ru{s.len})"),
+    ('KSR.pv.get("$(ru{s.nosuch})")', "unknown transformation {s.nosuch} in $(ru{s.nosuch})"),
     ('KSR.pv.get("$hdr(X)[1]")', "an index needs $(name(arg)[index])"),
     ('KSR.pv.get("$(ci[1])")', "$ci takes no index"),
     ('KSR.pv.get("$(avp(x)[$var(i)])")', "bad index in $(avp(x)[$var(i)])"),
