@@ -28,6 +28,14 @@ ReplyHandler = Callable[["RequestContext", Response], bool]
 # Kamailio's onsend_route: (ctx, request about to leave, destination, socket) -> False
 # cancels that send (the branch fails as a send failure would).
 SendHandler = Callable[["RequestContext", Request, Endpoint, Listener], bool]
+# Transaction callbacks that modules (dialog, acc) put on a request, as Kamailio's
+# tm register_tmcb: (kind, ctx, message). TMCB_RESPONSE_OUT: a response of the
+# transaction went upstream (every one: provisionals, the final, 2xx repeats);
+# TMCB_E2EACK_IN: the ACK for a 2xx reached the INVITE's transaction (RFC 6026). They
+# run in the transaction's greenlet or inline in the reader: they must not block.
+TmCallback = Callable[[str, "RequestContext", "Request | Response"], None]
+TMCB_RESPONSE_OUT = "response_out"
+TMCB_E2EACK_IN = "e2eack_in"
 
 
 class ScriptState:
@@ -57,7 +65,7 @@ class RequestContext:
     __slots__ = ("core", "msg", "inbound", "cell", "dst_uri", "branches",
                  "record_route_wanted", "record_route_params", "record_route_preset",
                  "send_socket", "failure_handler", "reply_handler", "send_handler",
-                 "replied", "script")
+                 "replied", "script", "tm_callbacks")
 
     def __init__(self, core: "Core", msg: Request, inbound: "Inbound") -> None:
         self.core = core
@@ -75,6 +83,7 @@ class RequestContext:
         self.send_handler: SendHandler | None = None        # onsend_route
         self.replied = False
         self.script = ScriptState()
+        self.tm_callbacks: list[TmCallback] | None = None  # add_tm_callback
 
     # ---- answering -------------------------------------------------------------------
 
@@ -174,3 +183,18 @@ class RequestContext:
         except Exception:
             log.exception("reply handler of %s failed", self.msg)
             return True
+
+    def add_tm_callback(self, callback: TmCallback) -> None:
+        """Have the transaction of this request call `callback` (TmCallback above)."""
+        if self.tm_callbacks is None:
+            self.tm_callbacks = [callback]
+        elif callback not in self.tm_callbacks:
+            self.tm_callbacks.append(callback)
+
+    def run_tm_callbacks(self, kind: str, message: "Request | Response") -> None:
+        """Call the registered transaction callbacks; a failing one is logged."""
+        for callback in self.tm_callbacks or ():
+            try:
+                callback(kind, self, message)
+            except Exception:
+                log.exception("transaction callback %s of %s failed", kind, self.msg)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import gevent
 
@@ -58,6 +58,10 @@ class Core:
         self.stats = stats or Stats()
         self.transport: Sender = _NoTransport()  # the runner sets the real one
         self.tm = Tm(self, TmConfig())
+        # hook(ctx) for every new request before it is routed (not retransmissions):
+        # what Kamailio's modules get from rr/script callbacks, e.g. dialog matching
+        # in-dialog requests. They must not block; a failing hook is logged.
+        self.request_hooks: list[Callable[[RequestContext], None]] = []
 
     # ---- receiving -------------------------------------------------------------------
 
@@ -118,6 +122,11 @@ class Core:
     def _route(self, msg: Request, inbound: Inbound) -> None:
         """The greenlet of a new request: run the router, then serve the transaction."""
         ctx = RequestContext(self, msg, inbound)
+        for hook in self.request_hooks:
+            try:
+                hook(ctx)
+            except Exception:
+                log.exception("request hook failed for %s from %s", msg, inbound.source)
         try:
             self.router.request(ctx)
         except ParseError as exc:

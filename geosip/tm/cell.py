@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.queue import SimpleQueue
 
+from geosip.core.context import TMCB_E2EACK_IN, TMCB_RESPONSE_OUT
 from geosip.core.via import is_our_branch, reply_destination
 from geosip.sip import Request, Response
 from geosip.sip.txn import (CancelTimer, ClientInvite, ClientNonInvite, Send, ServerInvite,
@@ -212,6 +213,8 @@ class Cell:
         self._server_actions(actions)
         if status >= 200:
             self.tm.stats.final_reply(status)
+        if self.ctx.tm_callbacks:  # modules' TMCB_RESPONSE_OUT (dialog, acc)
+            self.ctx.run_tm_callbacks(TMCB_RESPONSE_OUT, response)
 
     def _server_actions(self, actions: list[Action[Any]]) -> None:
         now = time.monotonic()
@@ -224,6 +227,8 @@ class Cell:
             elif isinstance(action, StartTimer):
                 self.wake_at(now + action.delay)
             elif isinstance(action, ToTU):
+                if self.ctx.tm_callbacks:  # modules' TMCB_E2EACK_IN (acc's report_ack)
+                    self.ctx.run_tm_callbacks(TMCB_E2EACK_IN, action.message)
                 self.tm.core.route_ack_for_2xx(action.message, self.ctx.inbound)
             elif isinstance(action, (TimedOut, TransportFailed)):
                 log.info("transaction %s: %s on the server side", self.key[0],
