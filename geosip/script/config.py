@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,17 +387,21 @@ class _Reader:
     def param_value(self, module: str, param: str, value: Any, default: Any) -> Any:
         """A modparam value, checked against the type of the parameter's default:
         Kamailio's int parameters take integers (0/1 for booleans too), string ones
-        strings; a list ({ "a", "b" }) stands for a modparam given several times."""
+        strings; a list ({ "a", "b" }) stands for a modparam given several times. A
+        parameter whose default is a mapping also takes a table keyed by name
+        ({ ca = "sqlite:///..." }, sqlops' sqlcon), which its module checks."""
         where = ("modules", module, param)
         if isinstance(value, dict):
+            if isinstance(default, Mapping) and value and all(isinstance(k, str) for k in value):
+                return value
             items = self.sequence(value, f"modules.{module}.{param}")
-            if default is not None and not isinstance(default, tuple | list):
+            if default is not None and not isinstance(default, tuple | list | Mapping):
                 raise self.fail(f"{module}.{param} takes one value, not a list", *where)
             for item in items:
                 if isinstance(item, dict):
                     raise self.fail(f"{module}.{param}: a list of plain values only", *where)
             return items
-        if default is None or isinstance(default, tuple | list):
+        if default is None or isinstance(default, tuple | list | Mapping):
             return value
         if isinstance(default, bool):
             if isinstance(value, bool):
