@@ -276,9 +276,10 @@ def set_send_socket(ctx: "RequestContext", spec: str | int | None) -> bool:
     if spec is None or spec == "":
         ctx.send_socket = None
         return True
-    listener = ctx.core.myself.socket(_need("$fs", spec, str))
+    text: str = _need("$fs", spec, str)
+    listener = ctx.core.myself.socket(text)
     if listener is None:
-        log.error("no socket found to match %r", spec[:80])
+        log.error("no socket found to match %r", text[:80])
         return False
     ctx.send_socket = listener
     return True
