@@ -197,8 +197,9 @@ def test_bad_url(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["core.uptime"], ["-s", "/run/geosip.sock", "ul.dump"],
                                   ["--db", "sqlite:///x", "ul.dump"]])
-def test_other_commands_still_not_built(tmp_path: Path, args: list[str]) -> None:
+def test_rpc_commands_go_to_the_server_not_the_database(tmp_path: Path,
+                                                        args: list[str]) -> None:
     done = subprocess.run([GEOSIPCTL, *args], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
-    assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == "geosipctl: the control interface is not built yet (see README, Status)\n"
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("geosipctl: geosip is not running (no control socket at ")

@@ -146,16 +146,21 @@ def test_console_scripts() -> None:
         assert (done.returncode, done.stdout) == (0, f"{name} {__version__}\n")
 
 
-@pytest.mark.parametrize("args", [[], ["core.uptime"], ["-s", "/run/geosip.sock", "ul.dump"]])
-def test_geosipctl_says_not_built(args: list[str]) -> None:
+@pytest.mark.parametrize("args, code, stderr", [
+    ([], 2, "geosipctl: error: the following arguments are required: method, params\n"),
+    (["core.uptime"], 1, "geosipctl: geosip is not running (no control socket at "
+     "./geosip-data/geosip_ctl)\n"),
+    (["-s", "/run/geosip.sock", "ul.dump"], 1,
+     "geosipctl: geosip is not running (no control socket at /run/geosip.sock)\n"),
+])
+def test_geosipctl_without_a_server(tmp_path: Path, args: list[str], code: int,
+                                    stderr: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "geosip.cli.ctl", *args], capture_output=True, text=True,
-        timeout=60,
+        timeout=60, cwd=tmp_path,
     )
-    assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == (
-        "geosipctl: the control interface is not built yet (see README, Status)\n"
-    )
+    assert (done.returncode, done.stdout) == (code, "")
+    assert done.stderr.endswith(stderr)
 
 
 def test_database_defaults_to_sqlite_in_the_data_dir(
