@@ -8,6 +8,9 @@ used here), else the NAT `received` address. With method_filtering 1 a binding w
 Allow/methods do not include the request's method is skipped.
 Return codes (Kamailio's): 1 found, -1 not found, -2 found but no binding allows the
 method (the script answers 405), -3 internal error (bad AOR URI).
+These functions are blocking (they run outside Lua): in usrloc db_mode 3 they query
+the database, and in mode 1 unregister writes to it. A database that fails raises
+usrloc's DatabaseError: the route fails and the request gets 500.
 """
 
 from __future__ import annotations
@@ -65,28 +68,30 @@ def _lookup(ctx: "RequestContext", table: str, uri: object) -> int:
     return FOUND
 
 
-@ksr("lookup", "s", returns="1 found, -1 not found, -2 found but the method is not "
-     "allowed (answer 405), -3 internal error")
+@ksr("lookup", "s", blocking=True,
+     returns="1 found, -1 not found, -2 found but the method is not allowed (answer "
+             "405), -3 internal error")
 def lookup(ctx: "RequestContext", table: str) -> int:
     """Route to the bindings of the Request-URI's AOR in `table`: the R-URI becomes
     the highest-q contact, the others are appended as branches."""
     return _lookup(ctx, table, ctx.msg.uri)
 
 
-@ksr("lookup_uri", "ss", returns="as lookup")
+@ksr("lookup_uri", "ss", blocking=True, returns="as lookup")
 def lookup_uri(ctx: "RequestContext", table: str, uri: str) -> int:
     """lookup() for the AOR of `uri` instead of the Request-URI's."""
     return _lookup(ctx, table, uri)
 
 
-@ksr("registered", "s", returns="1 the R-URI's AOR has a live binding, -1 not")
+@ksr("registered", "s", blocking=True,
+     returns="1 the R-URI's AOR has a live binding, -1 not")
 def registered(ctx: "RequestContext", table: str) -> int:
     """Whether the Request-URI's AOR is registered in `table`."""
     aor = aor_key(ctx.msg.uri)
     return 1 if aor is not None and ul.table(table).lookup(aor) else -1
 
 
-@ksr("unregister", "ss", returns="1 bindings removed, -1 none or a bad URI")
+@ksr("unregister", "ss", blocking=True, returns="1 bindings removed, -1 none or a bad URI")
 def unregister(ctx: "RequestContext", table: str, uri: str) -> int:
     """Remove every binding of the AOR of `uri` from `table`."""
     aor = aor_key(uri)

@@ -1,4 +1,5 @@
-"""The user location store (Kamailio's usrloc, db_mode 0: memory only).
+"""The user location store in memory (Kamailio's usrloc, db_mode 0; modes 1 and 2
+keep it too, see modes.py).
 
 Contract: a `Location` is one table ("location"): AOR key -> bindings (`Contact`,
 frozen). Each binding is keyed within its AOR by its +sip.instance and reg-id when it
@@ -11,11 +12,22 @@ stores them. Nothing here sends or waits.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from dataclasses import dataclass, replace
 
 # Kamailio's ul flags on a binding (FL_MEM: never written to a database).
 FL_MEM = 1
+
+# ruids as Kamailio's sruid makes them ("uloc-<start>-<pid>-<n>"): unique per process
+# run, cheap (a counter), and what db_ops_ruid updates and deletes rows by.
+_RUID_PREFIX = f"uloc-{int(time.time()):x}-{os.getpid():x}-"
+_ruids = itertools.count(1)
+
+
+def new_ruid() -> str:
+    return f"{_RUID_PREFIX}{next(_ruids):x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,7 @@ class Contact:
     flags: int = 0
     last_modified: float = 0.0
     methods: frozenset[str] | None = None   # None: every method
+    ruid: str = ""                 # record unique id, set when first stored
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -78,22 +91,32 @@ class Location:
     def get(self, aor: str, key: tuple[str, ...]) -> Contact | None:
         return self.records.get(aor, {}).get(key)
 
-    def save(self, contact: Contact) -> None:
-        """Insert or replace the binding with contact's key."""
-        self.records.setdefault(contact.aor, {})[contact.key] = contact
+    def save(self, contact: Contact) -> Contact:
+        """Insert or replace the binding with contact's key; returns it as stored (a
+        replaced binding keeps its ruid, a new one gets one)."""
+        record = self.records.setdefault(contact.aor, {})
+        if not contact.ruid:
+            old = record.get(contact.key)
+            contact = replace(contact, ruid=old.ruid if old is not None else new_ruid())
+        record[contact.key] = contact
+        return contact
 
-    def delete(self, aor: str, key: tuple[str, ...] | None = None) -> int:
-        """Remove one binding (key) or the whole AOR (None); how many went."""
+    def remove(self, aor: str, key: tuple[str, ...] | None = None) -> list[Contact]:
+        """Remove one binding (key) or the whole AOR (None); return what went."""
         record = self.records.get(aor)
         if record is None:
-            return 0
+            return []
         if key is None:
             del self.records[aor]
-            return len(record)
+            return list(record.values())
         gone = record.pop(key, None)
         if not record:
             del self.records[aor]
-        return 0 if gone is None else 1
+        return [] if gone is None else [gone]
+
+    def delete(self, aor: str, key: tuple[str, ...] | None = None) -> int:
+        """remove(), counted."""
+        return len(self.remove(aor, key))
 
     def delete_uri(self, aor: str, uri: str) -> int:
         """Remove the bindings of `aor` whose contact URI is `uri`."""

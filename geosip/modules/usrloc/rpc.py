@@ -8,8 +8,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .location import FL_MEM, Contact
-from .tables import TABLES, table
+from .location import FL_MEM, Contact, Location
+from .tables import SETTINGS, TABLES, flush, table
+
+
+def _existing(name: str) -> Location | None:
+    """The table if it has bindings to show: made already, or in the database."""
+    if name in TABLES:
+        return TABLES[name]
+    return table(name) if SETTINGS["db_mode"] else None
 
 
 def _row(c: Contact, now: float) -> dict[str, Any]:
@@ -34,7 +41,8 @@ def ul_dump() -> dict[str, Any]:
 def ul_lookup(table_name: str, aor: str) -> dict[str, Any]:
     """The live bindings of one AOR; LookupError when it has none."""
     now = time.time()
-    found = TABLES[table_name].lookup(aor, now) if table_name in TABLES else []
+    location = _existing(table_name)
+    found = location.lookup(aor, now) if location is not None else []
     if not found:
         raise LookupError(f"AOR {aor} not found in {table_name}")
     return {"AoR": aor, "Contacts": [_row(c, now) for c in found]}
@@ -43,7 +51,7 @@ def ul_lookup(table_name: str, aor: str) -> dict[str, Any]:
 def ul_rm(table_name: str, aor: str, contact: str | None = None) -> int:
     """Remove an AOR (or one of its contact URIs); how many bindings went.
     LookupError when nothing matched."""
-    location = TABLES.get(table_name)
+    location = _existing(table_name)
     gone = 0
     if location is not None:
         gone = location.delete(aor) if contact is None else location.delete_uri(aor, contact)
@@ -66,3 +74,8 @@ def ul_add(table_name: str, aor: str, contact: str, expires: int, q: float = -1.
         callid="dfjrewr12386fd-ul-add", cseq=1, flags=flags | FL_MEM, last_modified=now,
         user_agent="SIP Router MI Server",
         methods=None if methods is None else frozenset(m.upper() for m in methods)))
+
+
+def ul_flush() -> None:
+    """Write db_mode 2's changes to the database now (Kamailio's ul.flush)."""
+    flush()
