@@ -55,6 +55,12 @@ def to_tag(message: SipMessage) -> str:
     return found.group(1)
 
 
+def no_ftag(values: list[str]) -> list[str]:
+    """Record-Route/Route values without rr's ftag parameter (default.lua's
+    record_route() appends the From tag, Kamailio's append_fromtag)."""
+    return [re.sub(r";ftag=[^;>]*", "", v) for v in values]
+
+
 def check_all(messages: list[SipMessage], count: int, what: str,
               test: Callable[[SipMessage], bool], context: str) -> None:
     """At least `count` messages, and `test` holds for each of them."""
@@ -163,13 +169,13 @@ def test_calls_keep_the_record_routed_path(
 
     # The callee got our Record-Route (with lr, RFC 3261 §16.6 item 4) on each INVITE...
     check_all(callee_seen.received("INVITE"), CALLS, "INVITEs at the callee",
-              lambda m: m.values("Record-Route") == [record_route], context)
+              lambda m: no_ftag(m.values("Record-Route")) == [record_route], context)
     # ...the caller got it back in the 200 and used it as its route set...
     check_all(uac.received("INVITE", 200), CALLS, "200s at the caller",
-              lambda m: m.values("Record-Route") == [record_route], context)
+              lambda m: no_ftag(m.values("Record-Route")) == [record_route], context)
     for method in ("ACK", "BYE"):
         check_all(uac.sent(method), CALLS, f"{method}s from the caller",
-                  lambda m: m.values("Route") == [record_route], context)
+                  lambda m: no_ftag(m.values("Route")) == [record_route], context)
         # ...so ACK and BYE reached the callee through the proxy (our Via on top).
         arrived = callee_seen.received(method)
         check_all(arrived, CALLS, f"{method}s at the callee",
