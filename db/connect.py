@@ -75,9 +75,16 @@ def sqlite_path(url: str) -> Path | None:
 def open_database(url: str, *, check: bool = True) -> pw.Database:
     """A peewee Database for `url`. Raises ValueError for a malformed URL.
 
-    For PostgreSQL with check=True (the default), one connection is opened and returned
-    to the pool, so a server that is down raises DatabaseUnavailable here, at start, and
-    not on the first request. SQLite is opened lazily (connecting creates the file).
+    With check=True (the default), one connection is opened (and, for PostgreSQL,
+    returned to the pool), so a database that cannot be used raises DatabaseUnavailable
+    here, at start, and not on the first request. For SQLite that connection creates
+    the file when its folder exists.
+
+    Reconnecting: a request that finds PostgreSQL down fails at once (connection
+    refused; an unreachable host after PG_CONNECT_TIMEOUT) with OperationalError, which
+    the modules turn into a 500. peewee's pool checks each idle connection with a
+    round trip before handing it out (is_connection_closed), so once the server is back
+    the next request gets a fresh connection: nothing to restart.
     """
     scheme, _, _ = url.partition("://")
     if scheme == "sqlite":
@@ -85,11 +92,21 @@ def open_database(url: str, *, check: bool = True) -> pw.Database:
             raise ValueError(f"bad database URL {url!r}: {EXPECTED}")
         rest = url[len("sqlite:///"):]
         target = rest if rest == ":memory:" else str(Path(rest).resolve())
-        return pw.SqliteDatabase(
+        db = pw.SqliteDatabase(
             target, timeout=SQLITE_BUSY_TIMEOUT,
             pragmas={"journal_mode": "wal", "busy_timeout": int(SQLITE_BUSY_TIMEOUT * 1000),
                      "foreign_keys": 1},
         )
+        if check:
+            # sqlite3 alone says "unable to open database file" or "file is not a
+            # database" without naming it: name the URL (a directory or garbage in
+            # place of the file, a missing folder, a file we may not read)
+            try:
+                with db.connection_context():
+                    db.execute_sql("PRAGMA schema_version")
+            except pw.DatabaseError as e:
+                raise DatabaseUnavailable(url, _reason(e)) from None
+        return db
     if scheme in ("postgres", "postgresql"):
         db = _postgres(url)
         if check:

@@ -64,6 +64,19 @@ class Server:
                 return line
         raise AssertionError(f"no {text!r} from geosip; it said:\n" + "\n".join(self.lines))
 
+    def wait_for_count(self, text: str, count: int, timeout: float = START_TIMEOUT) -> None:
+        """Until `count` lines contain `text` (e.g. each worker's "geosip ready")."""
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.lines) < count:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                line = None
+            if line is None:
+                raise AssertionError(f"fewer than {count} {text!r} lines from geosip; it "
+                                     "said:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+
     def stop(self, signum: int = signal.SIGTERM) -> int:
         self.proc.send_signal(signum)
         return self.proc.wait(timeout=START_TIMEOUT)
@@ -142,51 +155,83 @@ PG_USER = "geosip"
 PG_DBNAME = "geosip_test"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """postgres://geosip@127.0.0.1:PORT/geosip_test on a fresh PostgreSQL 15 cluster.
+class PgCluster:
+    """A throwaway PostgreSQL 15 cluster (initdb in a scratch dir under /tmp) that a
+    test may stop and start again (a database outage). As root, initdb/pg_ctl run as
+    user postgres on a data dir chowned to it. Fails (never skips) without the
+    binaries: `make test` installs them (.ci/install-peers)."""
 
-    Fails (never skips) without the binaries: `make test` installs them (.ci/install-peers).
-    As root, initdb/pg_ctl run as user postgres on a data dir chowned to it.
-    """
-    import shutil
-    import tempfile
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
 
-    from tests.conftest import _free_port
+        from tests.conftest import _free_port
 
-    missing = [b for b in ("initdb", "pg_ctl") if not (PG_BIN / b).exists()]
-    if missing:
-        pytest.fail(f"PostgreSQL 15 missing ({', '.join(missing)} not in {PG_BIN}): "
-                    "run `make test` (installs the postgresql package) or .ci/install-peers")
-    # /tmp and not tmp_path: pytest's base dir is private to root, postgres cannot enter it.
-    scratch = Path(tempfile.mkdtemp(prefix="geosip-pg-"))
-    data, sock = scratch / "data", scratch / "sock"
-    sock.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(scratch, "postgres", "postgres")
-        shutil.chown(sock, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+        missing = [b for b in ("initdb", "pg_ctl") if not (PG_BIN / b).exists()]
+        if missing:
+            pytest.fail(f"PostgreSQL 15 missing ({', '.join(missing)} not in {PG_BIN}): "
+                        "run `make test` (installs the postgresql package) or "
+                        ".ci/install-peers")
+        # /tmp and not tmp_path: pytest's base dir is private to root, postgres cannot
+        # enter it.
+        self.scratch = Path(tempfile.mkdtemp(prefix="geosip-pg-"))
+        self.data, self.sock = self.scratch / "data", self.scratch / "sock"
+        self.sock.mkdir()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.scratch, "postgres", "postgres")
+            shutil.chown(self.sock, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = _free_port()
+        self.url = f"postgres://{PG_USER}@127.0.0.1:{self.port}/{PG_DBNAME}"
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", PG_USER,
+                  "--no-sync")
+        self.start()
+        self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                  PG_USER, PG_DBNAME)
 
-    def run(*cmd: str) -> None:
-        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120,
-                              cwd=scratch)
+    def _run(self, *cmd: str) -> None:
+        done = subprocess.run([*self.as_user, *cmd], capture_output=True, text=True,
+                              timeout=120, cwd=self.scratch)
         if done.returncode:
             pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n"
                         f"{done.stdout}{done.stderr}")
 
-    run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", PG_USER, "--no-sync")
-    run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(scratch / "log"), "-w",
-        "-o", f"-k {sock} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    def start(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.scratch / "log"), "-w", "-o",
+                  f"-k {self.sock} -p {self.port} -c listen_addresses=127.0.0.1 "
+                  "-c fsync=off", "start")
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
+                        "fast", "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgres://geosip@127.0.0.1:PORT/geosip_test on a fresh cluster for the session."""
+    cluster = PgCluster()
     try:
-        run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER,
-            PG_DBNAME)
-        yield f"postgres://{PG_USER}@127.0.0.1:{port}/{PG_DBNAME}"
+        yield cluster.url
     finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
-                        "-w", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(scratch, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PgCluster]:
+    """A cluster of this test's own, which it may stop() and start() (an outage)."""
+    cluster = PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 _PG_NAMES = itertools.count()
