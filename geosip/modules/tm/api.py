@@ -21,11 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+import gevent
+
+from geosip.sip import Request
 from geosip.sip.txn.keys import server_key
 from geosip.tm.cell import Cell
 
 if TYPE_CHECKING:
     from geosip.core.context import RequestContext
+    from geosip.tm.uac import FinalCallback
 
 log = logging.getLogger("geosip.tm")
 
@@ -156,6 +160,21 @@ def run_route(ctx: "RequestContext", name: str, kind: str, answer: bool = True) 
     return False
 
 
+# ---- requests the script originates (t_uac_send, uac_req_send) --------------------------
+
+
+def send_local_later(core: Any, request: Request, dst_uri: str | None = None,
+                     on_final: "FinalCallback | None" = None) -> None:
+    """Tm.send_local in a greenlet of its own: callable from Lua (non-blocking KSR
+    functions), since resolving the destination or connecting may switch greenlets.
+    A request that cannot be sent ends with a local 503 to `on_final`, as always.
+    ValueError at once for INVITE, ACK and CANCEL, which geosip does not originate
+    (geosip/tm/uac.py)."""
+    if request.method in ("INVITE", "ACK", "CANCEL"):
+        raise ValueError(f"geosip cannot originate {request.method} requests")
+    gevent.spawn(core.tm.send_local, request, dst_uri, on_final)
+
+
 # ---- q-values (serial forking) -----------------------------------------------------------
 
 
@@ -185,4 +204,4 @@ def q_of(ctx: "RequestContext", uri: str | None) -> float:
 
 __all__ = ["REPLY_HEADERS", "ROUTE_TYPE", "apply_timers", "engine_of", "has_route",
            "last_status", "q_of", "reply", "route_kind", "route_type", "run_route",
-           "set_q", "transaction"]
+           "send_local_later", "set_q", "transaction"]
