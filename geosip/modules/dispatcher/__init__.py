@@ -1,0 +1,2 @@
+"""dispatcher: Kamailio's load balancer (destination sets, algorithms, probing). See
+README.md."""
