@@ -5,10 +5,12 @@ Raises Unreachable with a one-line reason when geosip cannot be asked at all."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -82,11 +84,17 @@ def _why(path: str, exc: OSError) -> str:
 
 
 def _http(url: str, data: bytes, timeout: float) -> bytes:
-    scheme, _, rest = url.partition("://")
-    if "/" not in rest:
-        url = f"{scheme}://{rest}/RPC"
-    req = urllib.request.Request(url, data=data, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    """POST to url (path /RPC when it has none); user:password@ in it is sent as basic
+    auth and left out of every message."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json"}
+    if parts.username is not None:
+        secret = f"{urllib.parse.unquote(parts.username)}:" \
+                 f"{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+    host = parts.netloc.rpartition("@")[2]
+    url = urllib.parse.urlunsplit((parts.scheme, host, parts.path or "/RPC", "", ""))
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as answer:
             return answer.read(MAX_ANSWER)

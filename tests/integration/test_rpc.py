@@ -236,6 +236,12 @@ def test_basic_auth_and_allow_list(start: Callable[..., Server], free_port: Call
     request.add_header("Authorization", "Basic " + base64.b64encode(b"ops:s3cret").decode())
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert "uptime" in json.loads(answer.read())["result"]
+    # geosipctl takes the credentials in the URL, and says so when they are wrong
+    url = f"http://ops:s3cret@{HOST}:{port}"
+    assert ok(ctl(tmp_path, "-s", url, "core.version")).startswith("geosip ")
+    wrong = ctl(tmp_path, "-s", f"http://ops:guess@{HOST}:{port}", "core.version")
+    assert (wrong.returncode, wrong.stderr) == (
+        1, f"geosipctl: http://{HOST}:{port}/RPC: HTTP 401 Unauthorized\n")
 
 
 def test_timer_change_and_reload_under_traffic_fail_no_call(
