@@ -1,0 +1,182 @@
+"""dispatcher's list file, attributes and algorithms, without a network (Kamailio's
+dispatcher README §4.1 for the algorithms, §6.1 for the list file format)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from geosip.modules.dispatcher import mod
+from geosip.modules.dispatcher.algorithms import choose, ds_hash
+from geosip.modules.dispatcher.destinations import (INACTIVE, ListError, Row, build_sets,
+                                                    parse_attrs, parse_line, parse_list)
+from geosip.modules.dispatcher.store import STORE, ReplyCodes
+
+LINES = [
+    ("1 sip:127.0.0.1:5080", Row(1, "sip:127.0.0.1:5080")),
+    ("  2 sip:gw.example.com;transport=tcp 8 10 duid=a;weight=50 main gateway ",
+     Row(2, "sip:gw.example.com;transport=tcp", 8, 10, "duid=a;weight=50", "main gateway")),
+    ("3 sip:10.0.0.1 1 # inactive", Row(3, "sip:10.0.0.1", 1)),
+    ("# a comment", None),
+    ("   ", None),
+]
+
+
+@pytest.mark.parametrize(("line", "row"), LINES)
+def test_list_lines(line: str, row: Row | None) -> None:
+    assert parse_line(line) == row
+
+
+@pytest.mark.parametrize("line", ["1", "x sip:a", "1 sip:a x", "1 sip:a 0 y"])
+def test_bad_list_lines(line: str) -> None:
+    with pytest.raises(ListError):
+        parse_line(line, "f:1")
+
+
+def test_a_destination_that_is_no_sip_uri_refuses_the_list() -> None:
+    with pytest.raises(ListError, match="not a SIP URI|bad destination"):
+        build_sets(parse_list("1 http://example.com\n"))
+
+
+def test_attributes() -> None:
+    attrs = parse_attrs("duid=gw1;maxload=20;weight=150;rweight=30;socket=udp:1.2.3.4:5060;"
+                        "ping_from=sip:p@x;flag;obproxy=sip:op")
+    assert (attrs.duid, attrs.maxload, attrs.weight, attrs.rweight, attrs.socket,
+            attrs.ping_from, attrs.obproxy) == ("gw1", 20, 0, 30, "udp:1.2.3.4:5060",
+                                                "sip:p@x", "sip:op")
+    assert attrs.values["flag"] == ""
+
+
+def test_sets_are_ordered_by_priority_and_keep_state_across_a_reload() -> None:
+    sets = build_sets(parse_list("1 sip:a.invalid 0 1\n1 sip:b.invalid 0 5\n"
+                                 "1 sip:c.invalid 0 5\n"))
+    assert [d.uri for d in sets[1].dests] == ["sip:b.invalid", "sip:c.invalid", "sip:a.invalid"]
+    sets[1].dests[0].flags |= INACTIVE
+    again = build_sets(parse_list("1 sip:b.invalid 0 5\n1 sip:c.invalid 1 5\n"), sets)
+    # b kept its learnt state; c's configured flags changed, so the file wins
+    assert [d.flags for d in again[1].dests] == [INACTIVE, INACTIVE]
+
+
+def test_destinations_resolve_for_is_from_list(tmp_path: Path) -> None:
+    path = tmp_path / "list"
+    path.write_text("1 sip:localhost:5090\n1 sip:127.0.0.2;transport=tcp\n"
+                    "1 sip:nonexistent.invalid 16\n")
+    mod.init({"list_file": str(path)})
+    try:
+        addresses = [d.addresses for d in STORE.sets[1].dests]
+    finally:
+        mod.destroy()
+    assert ("udp", "127.0.0.1", 5090) in addresses[0]
+    assert addresses[1:] == [[("tcp", "127.0.0.2", 5060)], []]
+
+
+def test_init_refuses_a_bad_list_or_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "list"
+    path.write_text("1 sip:a\nbroken\n")
+    with pytest.raises(ValueError, match="list:2"):
+        mod.init({"list_file": str(path)})
+    with pytest.raises(ValueError, match="ds_probing_mode"):
+        mod.init({"ds_probing_mode": 7})
+    with pytest.raises(ValueError, match="reply_codes"):
+        mod.init({"ds_ping_reply_codes": "code=abc"})
+    mod.destroy()
+
+
+def test_reply_codes() -> None:
+    codes = ReplyCodes.parse("code=404;class=3")
+    assert [codes.accepts(s) for s in (200, 202, 302, 404, 408, 500)] == \
+        [True, False, True, True, False, False]
+    assert not ReplyCodes().accepts(202)  # only 200 by default (README §3.24)
+
+
+# ---- algorithms ----------------------------------------------------------------------------
+
+def one_set(text: str) -> object:
+    return build_sets(parse_list(text))[1]
+
+
+THREE = "1 sip:a.invalid\n1 sip:b.invalid\n1 sip:c.invalid\n"
+
+
+def picks(dset: object, alg: int, n: int, **kw: object) -> list[str]:
+    return [choose(dset, alg, **kw)[0].uri[4] for _ in range(n)]  # type: ignore[arg-type]
+
+
+def test_kamailio_hash() -> None:
+    # ds_get_hash's arithmetic: unsigned 32 bits, never 0 ("" hashes as 1)
+    assert ds_hash("") == 1
+    assert ds_hash("abcd") == ds_hash("abcd", None) != ds_hash("abcd", "x")
+    assert 0 < ds_hash("some-call-id@10.0.0.1") < 2 ** 32
+
+
+def test_hash_algorithms_move_on_from_an_unusable_destination() -> None:
+    dset = one_set(THREE)
+    key = 4  # 4 % 3 == 1: b
+    assert [d.uri[4] for d in choose(dset, 0, key)] == ["b", "c", "a"]  # type: ignore[arg-type]
+    dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
+    assert [d.uri[4] for d in choose(dset, 0, key)] == ["c", "a"]  # type: ignore[arg-type]
+
+
+def test_round_robin_skips_inactive_and_alg5_without_credentials_is_round_robin() -> None:
+    dset = one_set(THREE)
+    assert picks(dset, 4, 4) == ["a", "b", "c", "a"]
+    dset.dests[0].flags = INACTIVE  # type: ignore[attr-defined]
+    assert picks(dset, 5, 3) == ["b", "c", "b"]
+
+
+def test_random_uses_the_given_source() -> None:
+    dset = one_set(THREE)
+    got = Counter(picks(dset, 6, 300, rng=random.Random(1)))
+    assert set(got) == {"a", "b", "c"} and min(got.values()) > 50
+
+
+def test_priority_takes_the_first_available() -> None:
+    dset = one_set("1 sip:a.invalid 0 1\n1 sip:b.invalid 0 9\n")
+    assert picks(dset, 8, 2) == ["b", "b"]
+    dset.dests[0].flags = INACTIVE  # type: ignore[attr-defined]
+    assert picks(dset, 8, 1) == ["a"]
+
+
+def test_weight_gives_each_its_percentage_over_100_calls() -> None:
+    dset = one_set("1 sip:a.invalid 0 0 weight=50\n1 sip:b.invalid 0 0 weight=30\n"
+                   "1 sip:c.invalid 0 0 weight=10\n")
+    got = Counter(picks(dset, 9, 100))
+    assert got == {"a": 50, "b": 30, "c": 20}  # c fills up to 100
+
+
+def test_relative_weight_is_shared_among_the_active_ones() -> None:
+    dset = one_set("1 sip:a.invalid 0 0 rweight=1\n1 sip:b.invalid 0 0 rweight=2\n"
+                   "1 sip:c.invalid 0 0 rweight=1\n")
+    assert Counter(picks(dset, 11, 100)) == {"a": 25, "b": 50, "c": 25}
+    dset.dests[2].flags = INACTIVE  # type: ignore[attr-defined]
+    assert Counter(picks(dset, 11, 100)) == {"a": 33, "b": 67}  # README's 33/67/0
+
+
+def test_call_load_and_maxload() -> None:
+    dset = one_set("1 sip:a.invalid 0 0 duid=a;maxload=1\n1 sip:b.invalid 0 0 duid=b\n")
+    load = {"a": 0, "b": 3}
+    assert picks(dset, 10, 1, load=lambda d: load[d.attrs.duid]) == ["a"]
+    load["a"] = 1  # full
+    assert picks(dset, 10, 1, load=lambda d: load[d.attrs.duid]) == ["b"]
+    dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
+    assert choose(dset, 10, load=lambda d: load[d.attrs.duid]) == []  # type: ignore[arg-type]
+
+
+def test_latency_prefers_the_fast_ones_in_turn() -> None:
+    dset = one_set("1 sip:a.invalid 0 30\n1 sip:b.invalid 0 30\n1 sip:c.invalid 0 30\n")
+    for dest, ms in zip(dset.dests, (21, 91, 19)):  # type: ignore[attr-defined]
+        dest.latency.estimate = ms
+    # adjusted priorities 30, 27, 30 (README's example): a and c alternate
+    assert picks(dset, 13, 4, use_latency=True) == ["a", "c", "a", "c"]
+    assert [d.uri[4] for d in choose(dset, 13, use_latency=True)][1:] == ["c", "b"]  # type: ignore[arg-type]
+    assert sorted(picks(dset, 13, 3)) == ["a", "b", "c"]  # no statistics: round robin
+
+
+def test_use_default_keeps_the_last_one_for_the_end() -> None:
+    dset = one_set(THREE)
+    assert [d.uri[4] for d in choose(dset, 8, use_default=True)] == ["a", "b", "c"]  # type: ignore[arg-type]
+    dset.dests[0].flags = dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
+    assert [d.uri[4] for d in choose(dset, 4, use_default=True)] == ["c"]  # type: ignore[arg-type]
