@@ -131,3 +131,37 @@ def test_answered_busy_and_cancelled_calls(server: Proxy, accounts: Accounts,
     assert [r["sip_code"] for r in missed_rows] == ["486", "487"], explain(p, cancel)
     assert len(rows(url, "acc", 3)) == 3 and len(rows(url, "acc_cdrs", 1)) == 1
     p.assert_no_tracebacks()
+
+
+def test_dlg_list_then_end_dlg_sends_bye_both_ways(server: Proxy, accounts: Accounts,
+                                                   sipp: Callable[..., Sipp],
+                                                   free_port: Callable[..., int],
+                                                   tmp_path: Path) -> None:
+    p, url = server, accounts.url
+    uas_port = free_port()
+    uas = sipp("uas", SCENARIOS / "answer_uas.xml", port=uas_port).start().wait_listening()
+    uac = sipp("uac", SCENARIOS / "bye_wait_uac.xml", port=free_port(),
+               remote=f"{HOST}:{uas_port}", proxy=p.addr()).start()
+    deadline = time.monotonic() + 10
+    listed: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        listed = ctl(tmp_path, "dlg.list")
+        if listed and listed[0]["state"] == 4:
+            break
+        time.sleep(0.1)
+    assert len(listed) == 1 and listed[0]["state"] == 4, explain(p)
+    [dialog] = listed
+    assert dialog["from_uri"].startswith("sip:sipp@") and dialog["to_uri"].startswith(
+        "sip:service@")
+    assert dialog["profiles"] == [{"caller": dialog["from_uri"]}]
+    ctl(tmp_path, "dlg.end_dlg", str(dialog["h_entry"]), str(dialog["h_id"]))
+    caller, callee = uac.wait(), uas.wait()
+    assert caller.successful == 1 and callee.successful == 1, explain(p, caller, callee)
+    [bye_to_caller] = caller.received("BYE")
+    [bye_to_callee] = callee.received("BYE")
+    assert bye_to_caller.header("Call-ID") == bye_to_callee.header("Call-ID") == [
+        dialog["call-id"]]
+    assert ctl(tmp_path, "dlg.list") == []
+    [cdr] = rows(url, "acc_cdrs", 1)
+    assert cdr["src_username"] == "sipp"
+    p.assert_no_tracebacks()
