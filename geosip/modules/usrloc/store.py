@@ -60,7 +60,9 @@ def model(table: str) -> type[models.Location]:
 
 
 def _when(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(seconds))
+    # whole seconds, as Kamailio writes them; rounded so that a 300 s binding read
+    # back at once still shows expires=300
+    return dt.datetime.fromtimestamp(round(seconds))
 
 
 def _seconds(value: Any) -> float:
