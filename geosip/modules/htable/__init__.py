@@ -1,0 +1,1 @@
+"""htable: named in-memory hash tables for the script (KSR.htable, $sht). See README.md."""
