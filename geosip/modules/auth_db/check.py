@@ -10,6 +10,8 @@ password, -3 unknown user, -4 stale nonce, -5 no credentials, -6 nonce reused,
 -8 user mismatch (auth_check flag 1). ACK and CANCEL are 1. A database that cannot
 be read raises (the route fails, and the router answers 500).
 $au/$ar/$ad/$aU (geosip.script.pv) read the credentials header itself, as Kamailio.
+After a successful check, the load_credentials columns of the user's row are assigned
+to their PVs ($avp(pbxgroupid) = the pbxgroupid column), as Kamailio's auth_db does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from geosip.script.exports import ksr
 from geosip.sip import digest
 
 from .config import SETTINGS
-from .lookup import get_ha1
+from .lookup import get_user
 
 if TYPE_CHECKING:
     from geosip.core.context import RequestContext
@@ -46,16 +48,24 @@ def authenticate(ctx: "RequestContext", realm: str, table: str, header: str) -> 
         return code
     assert value is not None and cred is not None
     algorithm = str(auth.SETTINGS["algorithm"])
-    ha1 = get_ha1(cred.username, realm, table, algorithm)
-    if ha1 is None:
+    credentials = SETTINGS["credentials"]
+    found = get_user(cred.username, realm, table, algorithm,
+                     tuple(column for _, column in credentials))
+    if found is None:
         return codes.AUTH_USER_UNKNOWN
+    ha1, values = found
     if len(ha1) != len(digest.ha1("", "", "", algorithm)):
         log.error("auth_db: the stored HA1 of %s is not an %s hash", cred.username, algorithm)
         return codes.AUTH_ERROR
     msg = ctx.msg
     if not digest.verify(cred, method=msg.method, ha1=ha1, body=msg.body):
         return codes.AUTH_INVALID_PASSWORD
-    return auth.post_auth(ctx, header, value, cred)
+    code = auth.post_auth(ctx, header, value, cred)
+    if code == codes.AUTH_OK:
+        for (target, _), loaded in zip(credentials, values):
+            if loaded is not None:  # Kamailio adds no AVP for a NULL column
+                target.set(ctx, loaded if isinstance(loaded, int | str) else str(loaded))
+    return code
 
 
 def _user(uri: object) -> str:

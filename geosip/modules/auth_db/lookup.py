@@ -42,19 +42,31 @@ def table_model(table: str) -> type[models.Subscriber]:
 
 def get_ha1(username: str, realm: str, table: str, algorithm: str) -> str | None:
     """The HA1 to verify with, or None when the user is unknown."""
+    found = get_user(username, realm, table, algorithm)
+    return found[0] if found is not None else None
+
+
+def get_user(username: str, realm: str, table: str, algorithm: str,
+             columns: tuple[str, ...] = ()) -> tuple[str, tuple[object, ...]] | None:
+    """The HA1 and the values of `columns` (load_credentials: any column of the
+    table, also one the model lacks, e.g. pbxgroupid added with ALTER TABLE), or None
+    when the user is unknown."""
     user, at, domain = username.partition("@")
     model = table_model(table)
-    query = model.select(model.password, model.ha1, model.ha1b).where(model.username == user)
+    extra = [pw.Entity(model._meta.table_name, column) for column in columns]
+    query = model.select(model.password, model.ha1, model.ha1b, *extra).where(
+        model.username == user)
     if SETTINGS["use_domain"]:
         query = query.where(model.domain == (domain if at else realm))
     try:
         with models.database.connection_context():
-            row = query.first()
+            row = query.tuples().first()
     except (pw.PeeweeException, AttributeError) as exc:  # AttributeError: proxy unset
         log.error("auth_db: cannot read %s: %s", table, exc)
         raise DatabaseError(f"database unavailable reading {table}: {exc}") from None
     if row is None:
         return None
+    password, ha1, ha1b, *values = row
     if SETTINGS["calculate_ha1"]:
-        return digest.ha1(username, realm, row.password, algorithm)
-    return str(row.ha1b if at else row.ha1)
+        return digest.ha1(username, realm, password, algorithm), tuple(values)
+    return str(ha1b if at else ha1), tuple(values)
