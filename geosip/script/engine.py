@@ -161,12 +161,21 @@ class Engine:
         """Run route `fname(*args)` for `ctx` in the calling greenlet. Returns False when
         the script has no such function; raises ScriptError when the run fails."""
         script = self.script          # a reload swaps scripts between runs, never within one
+        if self.in_lua:
+            # Called from a KSR function that runs in Lua (not a blocking one): the
+            # route would nest in the caller's coroutine, where it could not wait, and
+            # lupa does not read the script's globals correctly from there.
+            raise ScriptError(f"{self.path}: {fname}() cannot run from inside a KSR "
+                              "call that runs in Lua (declare that call blocking)")
         function = script.function(fname)
         if function is None:
             return False
         box = script.box.box
         limits = self.limits
         kib = limits.memory // 1024
+        # A route run from a blocking KSR call (onsend_route from t_relay) runs outside
+        # the calling route's Lua; the caller's state comes back when it ends.
+        outer = self.current, self.in_lua
         try:
             self.current, self.in_lua = ctx, True
             box.limits(limits.instructions, limits.seconds, kib)
@@ -193,7 +202,7 @@ class Engine:
         except lua54.LuaError as exc:   # raised by lupa itself (e.g. its hard limit)
             raise ScriptError(_lua_message(exc)) from None
         finally:
-            self.current, self.in_lua = None, False
+            self.current, self.in_lua = outer
 
     def _trace(self, event: str, args: Any) -> None:
         if self.in_lua and event in ("switch", "throw"):

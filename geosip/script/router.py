@@ -43,10 +43,10 @@ class LuaRouter(Router):
                listener: Listener) -> bool:
         """The send handler (RequestContext.send_handler): run ksr_onsend_route for a
         request about to leave; False when the route dropped it. It may run inside a
-        KSR call (t_relay, forward): the engine's state for the calling route is put
-        back afterwards."""
-        engine, script = self.engine, ctx.script
-        saved = engine.current, engine.in_lua, script.dropped
+        KSR call (t_relay, forward): the engine then runs it nested (Engine.run), and it
+        cannot wait."""
+        script = ctx.script
+        saved = script.dropped
         script.extra[ONSEND] = (request, dest, listener)
         script.dropped = False
         try:
@@ -54,7 +54,7 @@ class LuaRouter(Router):
             return not script.dropped
         finally:
             del script.extra[ONSEND]
-            engine.current, engine.in_lua, script.dropped = saved
+            script.dropped = saved
 
     def failure(self, ctx: RequestContext, best: Response) -> None:
         """The handler t_on_failure arms (RequestContext.failure_handler)."""

@@ -132,8 +132,8 @@ class Tm:
                 branch.fail_locally(503)
                 continue
             dest, listener = found
-            branch.send(dest, listener)
-            sent += 1
+            if branch.send(dest, listener):  # False: the onsend route dropped it
+                sent += 1
         ctx.clear_branches()
         return sent > 0
 

@@ -77,12 +77,28 @@ def test_onsend_route_sees_the_destination_and_lets_it_go(tmp_path: Path) -> Non
 def test_drop_in_onsend_route_fails_the_branch(tmp_path: Path) -> None:
     """The branch ends with a local 503, as for a transport failure; upstream that is a
     500 (RFC 3261 §16.7 step 6: a 503 is not passed on as such)."""
-    net, recorded = routed(tmp_path, "KSR.tm.t_relay()",
+    net, recorded = routed(tmp_path, "KSR.test.record(KSR.tm.t_relay())",
                            "KSR.test.record('onsend') KSR.x.drop() KSR.test.record('not here')")
     assert net.take(UAS) == []
     replies = [m for m in net.take(UAC) if isinstance(m, Response)]
     assert [r.status for r in replies] == [100, 500]
-    assert recorded == ["onsend"]
+    assert recorded == ["onsend", -1]  # t_relay: no branch went out
+
+
+def test_onsend_route_may_wait(tmp_path: Path) -> None:
+    """t_relay is a blocking KSR call: it runs outside Lua (engine.py), so the onsend
+    route it runs is not nested in the request route's Lua stack and may wait."""
+    net = LuaNet(script("KSR.test.record(KSR.tm.t_relay())",
+                        "KSR.test.record('onsend') KSR.async.ms_sleep(10) "
+                        "KSR.test.record('slept')"),
+                 tmp_path, modules=(*MODULES, "async"), guard=True)
+    try:
+        net.deliver(request(), wait=0.1)
+        assert net.engine.violations == 0
+        assert net.take(UAS)[0].method == "INVITE"  # (and its retransmissions)
+    finally:
+        net.stop()
+    assert net.recorded == ["onsend", "slept", 1]
 
 
 def test_drop_only_the_branch_to_one_destination(tmp_path: Path) -> None:
