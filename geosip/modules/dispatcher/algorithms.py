@@ -16,8 +16,9 @@ over any 100 consecutive calls each gets exactly its share), 10 call load (fewes
 active calls, under maxload; `load` counts them), 11 relative weight (slots shared
 by the selectable destinations in proportion to rweight, rebuilt when one goes up or
 down), 13 latency (round robin among the destinations with the best priority as
-adjusted by the probe latency estimate: priority - estimate / priority). Unknown
-algorithms take the first selectable destination, as Kamailio's "X".
+adjusted by the probe latency estimate: priority - estimate / priority). 12
+(parallel forking) is not supported: nothing is chosen. Other numbers take the first
+selectable destination, as Kamailio's "X".
 A hashed, round robin, random or weighted choice that falls on an unusable
 destination moves on to the next usable one in the set.
 """
@@ -112,7 +113,7 @@ def choose(dset: DestSet, alg: int, key: int | None = None, *, use_default: bool
     dests = dset.dests
     default = dests[-1] if use_default and len(dests) > 1 else None
     pool = dests[:-1] if default is not None else dests
-    if not pool:
+    if not pool or alg == 12:  # parallel forking to the whole set: not supported
         return []
     order: list[Destination]
     if alg == 10:

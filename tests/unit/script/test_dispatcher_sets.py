@@ -180,3 +180,9 @@ def test_use_default_keeps_the_last_one_for_the_end() -> None:
     assert [d.uri[4] for d in choose(dset, 8, use_default=True)] == ["a", "b", "c"]  # type: ignore[arg-type]
     dset.dests[0].flags = dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
     assert [d.uri[4] for d in choose(dset, 4, use_default=True)] == ["c"]  # type: ignore[arg-type]
+
+
+def test_unknown_algorithms_take_the_first_and_12_is_refused() -> None:
+    dset = one_set(THREE)
+    assert picks(dset, 42, 2) == ["a", "a"]
+    assert choose(dset, 12) == []  # type: ignore[arg-type]
