@@ -186,3 +186,32 @@ def test_unknown_algorithms_take_the_first_and_12_is_refused() -> None:
     dset = one_set(THREE)
     assert picks(dset, 42, 2) == ["a", "a"]
     assert choose(dset, 12) == []  # type: ignore[arg-type]
+
+
+def test_sets_from_the_dispatcher_table(tmp_path: Path) -> None:
+    from geosip.db import models, schema
+    from geosip.db.connect import open_database
+    from geosip.modules.dispatcher import rpc
+
+    database = open_database(f"sqlite:///{tmp_path / 'geosip.sqlite'}")
+    schema.bind(database)
+    schema.migrate(database)
+    try:
+        with database.connection_context():
+            models.Dispatcher.insert_many([
+                {"setid": 3, "destination": "sip:127.0.0.1:5070", "priority": 1},
+                {"setid": 3, "destination": "sip:127.0.0.1:5071", "flags": 8,
+                 "priority": 9, "attrs": "duid=x", "description": "main"}]).execute()
+        mod.init({"db_url": "yes", "reload_delta": 0})
+        assert STORE.sets == {}  # the table is read once the server has started
+        STORE.load()
+        targets = [t["DEST"] for t in rpc.ds_list()["RECORDS"][0]["SET"]["TARGETS"]]
+        assert [(t["URI"], t["FLAGS"], t.get("DESCRIPTION")) for t in targets] == [
+            ("sip:127.0.0.1:5071", "AP", "main"), ("sip:127.0.0.1:5070", "AX", None)]
+        with database.connection_context():
+            models.Dispatcher.delete().where(models.Dispatcher.priority == 1).execute()
+        rpc.ds_reload()
+        assert [d.uri for d in STORE.sets[3].dests] == ["sip:127.0.0.1:5071"]
+    finally:
+        mod.destroy()
+        models.database.initialize(None)
