@@ -53,7 +53,7 @@ def get_user(username: str, realm: str, table: str, algorithm: str,
     when the user is unknown."""
     user, at, domain = username.partition("@")
     model = table_model(table)
-    extra = [pw.Entity(model._meta.table_name, column) for column in columns]
+    extra = [pw.Entity(column) for column in columns]  # unqualified: peewee aliases the table
     query = model.select(model.password, model.ha1, model.ha1b, *extra).where(
         model.username == user)
     if SETTINGS["use_domain"]:

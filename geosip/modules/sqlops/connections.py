@@ -22,11 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import peewee as pw
+
 from geosip.db.connect import SQLITE_BUSY_TIMEOUT, mask_url, open_database, sqlite_path
 
 log = logging.getLogger("geosip.sqlops")
 
 Cell = str | int | None
+GEOSIP = "geosip"  # the URL that names geosip's own database
 
 
 class QueryError(ValueError):
@@ -156,6 +159,8 @@ class PostgresConnection(Connection):
             raise QueryError(f"{self.name} ({mask_url(self.url)}): {exc}") from None
 
     def close(self) -> None:
+        if self.url == GEOSIP:
+            return  # geosip's own pool: geosip run closes it
         try:
             self.db.close_all()
         except Exception:  # already closed, or never opened
@@ -181,8 +186,37 @@ def format_style(sql: str) -> str:
     return "".join(out)
 
 
+class ServerDatabase(Connection):
+    """URL "geosip": the database `geosip run` opened (--db, db_url), found at the
+    first query (modules are initialised before the database opens)."""
+
+    def __init__(self, name: str, pool: Any) -> None:
+        super().__init__(name, GEOSIP)
+        self.pool = pool
+        self.target: Connection | None = None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        if self.target is None:
+            from geosip.db import models
+
+            database = models.database.obj
+            if database is None:
+                raise QueryError(f"{self.name}: geosip has no database open")
+            if isinstance(database, pw.SqliteDatabase):
+                self.target = SqliteConnection(self.name, f"sqlite:///{database.database}",
+                                               self.pool)
+            else:
+                target = PostgresConnection.__new__(PostgresConnection)
+                Connection.__init__(target, self.name, self.url)
+                target.db = database
+                self.target = target
+        return self.target.query(sql, params)
+
+
 def open_connection(name: str, url: str, pool: Any) -> Connection:
     """A Connection for `url`; ValueError for a URL open_database refuses."""
+    if url == GEOSIP:
+        return ServerDatabase(name, pool)
     scheme = url.partition("://")[0]
     if scheme == "sqlite":
         return SqliteConnection(name, url, pool)

@@ -12,7 +12,8 @@ from . import functions, pvs, state
 
 PARAMS = (
     Param("sqlcon", {}, 'connections: "name=>db_url" (a list for several), or a table '
-          '{ name = "db_url" }; sqlite:///PATH or postgres://USER:PW@HOST:PORT/DB'),
+          '{ name = "db_url" }; sqlite:///PATH, postgres://USER:PW@HOST:PORT/DB, or "geosip" (geosip '
+          'run\'s own database)'),
     Param("sqlite_threads", 8, "geosip's: threads running SQLite queries (each waits "
           "there on a locked database instead of stalling every greenlet)"),
 )
