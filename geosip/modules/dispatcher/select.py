@@ -128,7 +128,7 @@ def _store(ctx: "RequestContext", order: list[Destination], alg: int) -> None:
     settings = STORE.settings
     xavps = ctx.script.xavps
     if settings.failover:
-        xavps[settings.xavp_dst] = [_item(d, alg) for d in order]  # type: ignore[assignment]
+        xavps[settings.xavp_dst] = [_item(d, alg) for d in order]  # type: ignore[assignment,misc]
         xavps[settings.xavp_ctx] = [{"cnt": [len(order)], "alg": [alg]}]  # type: ignore[list-item]
     else:
         xavps.pop(settings.xavp_dst, None)
