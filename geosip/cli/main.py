@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--alias", action="append", default=[], metavar="HOST[:PORT]",
         help="another name this server answers to (is_myself), repeatable",
     )
+    run.add_argument("--workers", type=_workers, metavar="N",
+                     help="worker processes sharing the SIP ports (default 1; more needs "
+                     "usrloc db_mode 3 when usrloc is loaded)")
     run.add_argument("--fr-timer", type=float, metavar="SECONDS",
                      help="wait for any reply to a forwarded request (default 30)")
     run.add_argument("--fr-inv-timer", type=float, metavar="SECONDS",
@@ -88,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -100,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What the command line gave explicitly wins over the script's geosip table.
         given = {name for name, value in (
             ("listens", args.listen), ("aliases", args.alias), ("log_level", args.log_level),
+            ("workers", args.workers),
             ("fr_timer", args.fr_timer), ("fr_inv_timer", args.fr_inv_timer),
             ("tls_certificate", args.tls_cert), ("tls_private_key", args.tls_key),
             ("tls_ca_file", args.tls_ca), ("tls_verify", args.no_tls_verify or None))
@@ -108,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(RunOptions(
             config=args.config, listens=listens, data_dir=args.data_dir,
             log_level=args.log_level or "info", router=args.router, aliases=args.alias,
+            workers=args.workers or 1,
             fr_timer=args.fr_timer or 30.0, fr_inv_timer=args.fr_inv_timer or 120.0,
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
             tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,

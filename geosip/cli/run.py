@@ -32,6 +32,7 @@ from geosip.core.router import Router, load_router
 from geosip.core.routing import Myself
 from geosip.transport.config import TransportConfig
 from geosip.transport.layer import TransportLayer
+from geosip.transport.sockets import bind
 
 if TYPE_CHECKING:
     from geosip.script.config import ScriptConfig
@@ -48,6 +49,7 @@ class RunOptions:
     listens: Sequence[Listen]
     data_dir: str
     log_level: str = "info"
+    workers: int = 1
     router: str | None = None  # None: the -c script routes, or `relay` without one
     aliases: Sequence[str] = field(default_factory=tuple)
     fr_timer: float = 30.0
@@ -191,7 +193,66 @@ def run(options: RunOptions) -> int:
     except (ValueError, ScriptError, ConfigError) as e:
         return _fail(str(e), 2)
     logging.getLogger().setLevel(config.log_level.upper())
+    if config.workers > 1:
+        refused = _workers_refused(config)
+        if refused:
+            return _fail(refused, 2)
+        for listen in listens:  # the parent finds a port in use; the workers share them
+            try:
+                bind(listen.host, listen.port, datagram=listen.proto == "udp",
+                     reuse_port=True).close()
+            except OSError as e:
+                return _fail(f"cannot listen on {listen}: {e.strerror or e}", 1)
+        failed = _database(options, config)  # made once, before the workers race for it
+        if failed is not None:
+            return failed
+        _release_connections()
+        from geosip.cli.workers import supervise
+        return supervise(config.workers, lambda index, ready: _serve(
+            options, config, router, router_name, listens, transport_config, index, ready))
+    return _serve(options, config, router, router_name, listens, transport_config, None)
 
+
+def _database(options: RunOptions, config: "ScriptConfig") -> int | None:
+    """Open (and on SQLite complete) the database; the exit code when that fails."""
+    try:  # after the sockets: a refused start leaves no database file behind
+        _open_database(options.db_url or config.db_url, options.data_dir)
+    except ValueError as e:  # a malformed URL: what to type instead
+        return _fail(str(e), 2)
+    except Exception as e:  # DatabaseUnavailable, a file that cannot be made
+        return _fail(str(e), 1)
+    return None
+
+
+def _release_connections() -> None:
+    """Close the parent's database connections: a forked worker must open its own (two
+    processes on one connection would interleave their queries)."""
+    from playhouse.pool import PooledDatabase
+
+    from geosip.db import models
+    database = models.database.obj
+    if isinstance(database, PooledDatabase):
+        database.close_all()
+    elif database is not None:
+        database.close()
+
+
+def _workers_refused(config: "ScriptConfig") -> str | None:
+    """Why this configuration cannot run in several workers, or None."""
+    usrloc = (config.modules or {}).get("usrloc")
+    if usrloc is not None and usrloc.get("db_mode", 0) != 3:
+        return (f"workers = {config.workers} needs usrloc db_mode 3 (registrations in the "
+                "database, seen by every worker); with db_mode "
+                f"{usrloc.get('db_mode', 0)} each worker would know only its own")
+    return None
+
+
+def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_name: str,
+           listens: list[Listen], transport_config: TransportConfig,
+           worker: int | None, ready: Callable[[], None] | None = None) -> int:
+    """Serve until a signal: one process, or worker `worker` of several (it shares the
+    ports with SO_REUSEPORT and sends requests from sockets of its own, and calls
+    `ready` once it serves)."""
     core = Core(router, Myself(aliases=set(config.alias)), accept_aliases=options.accept_aliases)
     core.tm.configure(config.tm)
     transport = TransportLayer(core.on_message, transport_config)
@@ -211,17 +272,21 @@ def run(options: RunOptions) -> int:
     try:
         for listen in listens:
             try:
-                transport.listen(listen.proto, listen.host, listen.port)
+                transport.listen(listen.proto, listen.host, listen.port,
+                                 reuse_port=worker is not None)
             except ValueError as e:
                 return _fail(f"cannot listen on {listen}: {e}", 2)
             except OSError as e:
                 return _fail(f"cannot listen on {listen}: {e.strerror or e}", 1)
-        try:  # after the sockets: a refused start leaves no database file behind
-            _open_database(options.db_url or config.db_url, options.data_dir)
-        except ValueError as e:  # a malformed URL: what to type instead
-            return _fail(str(e), 2)
-        except Exception as e:  # DatabaseUnavailable, a file that cannot be made
-            return _fail(str(e), 1)
+        failed = _database(options, config)
+        if failed is not None:
+            return failed
+        if worker is not None:
+            try:
+                transport.add_worker_sockets()
+            except OSError as e:
+                return _fail(f"worker {worker}: cannot open its own socket: "
+                             f"{e.strerror or e}", 1)
         core.myself.listeners = transport.listeners
         core.transport = transport
         core.tm.start()
@@ -229,21 +294,24 @@ def run(options: RunOptions) -> int:
         started.extend(_start_modules(router, core))
         # ---- control interface (issue 8): JSON-RPC on the Unix socket (and HTTP) ----
         from geosip.rpc.server import ControlError, start_control
-        try:
-            control = start_control(
-                core, router, getattr(getattr(router, "engine", None), "modules", ()),
-                config.modules, socket_path=options.rpc_socket or config.rpc.socket,
-                data_dir=options.data_dir, http=options.rpc_http or config.rpc.http,
-                auth=config.rpc.auth, allow=config.rpc.allow)
-        except ControlError as e:
-            return _fail(str(e), 1)
-        stopping.append(control.stop)
+        if not worker:  # the only process, or worker 0 of several
+            try:
+                control = start_control(
+                    core, router, getattr(getattr(router, "engine", None), "modules", ()),
+                    config.modules, socket_path=options.rpc_socket or config.rpc.socket,
+                    data_dir=options.data_dir, http=options.rpc_http or config.rpc.http,
+                    auth=config.rpc.auth, allow=config.rpc.allow)
+            except ControlError as e:
+                return _fail(str(e), 1)
+            stopping.append(control.stop)
         # ---- end of the control interface ----
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)
         _tune_gc()
         log.info("geosip ready: router %s", router_name)
+        if ready is not None:
+            ready()
         stop.wait()
         log.info("stopping on %s", stopped_by[0])
         return 0

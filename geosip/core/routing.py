@@ -110,6 +110,7 @@ def add_record_route(request: Request, inbound: Listener, outbound: Listener,
         for value in reversed(preset):
             request.prepend_value("Record-Route", value)
         return
+    inbound, outbound = inbound.public, outbound.public  # not a worker's own socket
     if inbound is not outbound and (inbound.proto != outbound.proto or
                                     inbound.local.ipv6 != outbound.local.ipv6 or
                                     inbound.local.host != outbound.local.host):

@@ -6,6 +6,7 @@ is Lua too"; issue 4 item 5).
       alias = { "example.com" },
       db_url = "sqlite:////var/lib/geosip/geosip.sqlite",
       log_level = "info",
+      workers = 1,                        -- processes sharing the SIP ports (cli/workers.py)
       tm = { fr_timer = 30000, fr_inv_timer = 120000, wt_timer = 5000 },   -- ms
       modules = { registrar = {}, usrloc = { db_mode = 1 } },               -- modparams
       tls = { certificate = "...", private_key = "...", ca_file = "...", verify = true },
@@ -54,8 +55,9 @@ if TYPE_CHECKING:  # geosip.cli.run imports gevent: only after monkey-patching (
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DB_SCHEMES = ("sqlite", "postgres", "postgresql")
-KEYS = ("listen", "alias", "db_url", "log_level", "tm", "modules", "tls", "rpc")
+KEYS = ("listen", "alias", "db_url", "log_level", "workers", "tm", "modules", "tls", "rpc")
 # tm parameter (Kamailio's name, in ms) -> TmConfig field (seconds)
+MAX_WORKERS = 64
 TM_KEYS = {"fr_timer": "fr_timer", "fr_inv_timer": "fr_inv_timer", "wt_timer": "wt_timer",
            "retr_timer1": "t1", "retr_timer2": "t2"}
 TLS_KEYS = ("certificate", "private_key", "ca_file", "verify", "require_client_cert")
@@ -124,6 +126,7 @@ class ScriptConfig:
     alias: tuple[str, ...] = ()
     db_url: str | None = None
     log_level: str = "info"
+    workers: int = 1
     tm: TmConfig = TmConfig()
     modules: dict[str, dict[str, Any]] | None = None
     tls: TlsSettings = TlsSettings()
@@ -221,6 +224,12 @@ class _Reader:
                 raise self.fail(f"geosip.log_level must be one of {', '.join(LOG_LEVELS)}, "
                                 f"not {level!r}", "log_level")
             fields["log_level"] = level.lower()
+        if "workers" in top:
+            workers = top["workers"]
+            if type(workers) is not int or not 1 <= workers <= MAX_WORKERS:
+                raise self.fail(f"geosip.workers must be a whole number from 1 to "
+                                f"{MAX_WORKERS}, not {workers!r}", "workers")
+            fields["workers"] = workers
         if "tm" in top:
             fields["tm"] = self.read_tm(top["tm"])
         if "modules" in top:
@@ -508,7 +517,7 @@ def _blank_comments(source: str) -> str:
 # ---- the command line over the script ------------------------------------------------
 
 # RunOptions field -> how it lands in ScriptConfig
-_CLI_FIELDS = ("listens", "aliases", "log_level", "fr_timer", "fr_inv_timer",
+_CLI_FIELDS = ("listens", "aliases", "log_level", "workers", "fr_timer", "fr_inv_timer",
                "tls_certificate", "tls_private_key", "tls_ca_file", "tls_verify")
 
 
@@ -561,6 +570,8 @@ def merge(config: ScriptConfig, options: "RunOptions",
         fields["alias"] = tuple(a.lower() for a in options.aliases)
     if "log_level" in given:
         fields["log_level"] = options.log_level.lower()
+    if "workers" in given:
+        fields["workers"] = options.workers
     timers = {name: getattr(options, name) for name in ("fr_timer", "fr_inv_timer")
               if name in given}
     if timers:

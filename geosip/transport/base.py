@@ -66,10 +66,19 @@ class Listener:
 
     local: Endpoint
     advertise: str | None = None
+    # A worker's own UDP socket for the requests it sends (so that their responses come
+    # back to this worker, cli/workers.py): the shared listener it stands for, which
+    # Record-Route names.
+    shared: "Listener | None" = None
 
     @property
     def proto(self) -> str:
         return self.local.proto
+
+    @property
+    def public(self) -> "Listener":
+        """The listener peers address: the shared one for a worker's own socket."""
+        return self.shared or self
 
     @property
     def sent_by(self) -> str:

@@ -56,9 +56,11 @@ class TransportLayer:
 
     # -- listening ---------------------------------------------------------------------
 
-    def listen(self, proto: str, host: str, port: int, advertise: str | None = None) -> Listener:
+    def listen(self, proto: str, host: str, port: int, advertise: str | None = None,
+               reuse_port: bool = False) -> Listener:
         """Bind host:port for proto (udp, tcp, tls, ws, wss) now; served from start()
         (at once if already started). Port 0 = the kernel picks; the Listener has it.
+        `reuse_port`: share the port with the other workers (SO_REUSEPORT).
 
         Raises ValueError for an unknown proto, or tls/wss without certificate and key;
         OSError when the address cannot be bound or the certificate cannot be loaded
@@ -70,9 +72,33 @@ class TransportLayer:
         if proto not in PROTOCOLS:
             raise ValueError(f"unknown transport {proto!r} (expected one of {PROTOCOLS})")
         tls = self._server_context() if proto in SECURE else None
-        sock = bind(host, port, datagram=proto == "udp", rcvbuf=self.config.udp_rcvbuf)
+        sock = bind(host, port, datagram=proto == "udp", rcvbuf=self.config.udp_rcvbuf,
+                    reuse_port=reuse_port)
         bound = sock.getsockname()
         listener = Listener(Endpoint(proto, normalize_host(bound[0]), bound[1]), advertise)
+        self._serve(listener, sock, tls)
+        log.info("listening on %s", listener.local)
+        return listener
+
+    def add_worker_sockets(self) -> list[Listener]:
+        """For each shared UDP listener, a socket of this worker's own on the same
+        address (a port the kernel picks): requests go out from it, so their responses
+        come back to the worker that holds the transaction, not to whichever worker the
+        kernel picks for the shared port. listener_for() prefers them; Record-Route
+        still names the shared listener (Listener.public). Raises OSError."""
+        added = []
+        for shared in [l for l in self.listeners if l.proto == "udp" and l.shared is None]:
+            sock = bind(shared.local.host, 0, datagram=True, rcvbuf=self.config.udp_rcvbuf)
+            local = Endpoint("udp", shared.local.host, sock.getsockname()[1])
+            own = Listener(local, shared=shared)
+            self._serve(own, sock, None)
+            added.append(own)
+        # First, so that listener_for() finds them before the shared ones.
+        self.listeners[:0] = added
+        return added
+
+    def _serve(self, listener: Listener, sock: object, tls: ssl.SSLContext | None) -> None:
+        proto = listener.proto
         server: UdpServer | StreamServer
         if proto == "udp":
             server = UdpServer(sock, listener, self._state)
@@ -80,11 +106,10 @@ class TransportLayer:
             handler = serve_stream if proto in ("tcp", "tls") else serve_ws
             server = StreamServer(sock, listener, self._state, tls, handler)
         self._servers[listener] = server
-        self.listeners.append(listener)
+        if listener.shared is None:
+            self.listeners.append(listener)
         if self._started:
             server.start()
-        log.info("listening on %s", listener.local)
-        return listener
 
     def listener_for(self, proto: str, ipv6: bool) -> Listener | None:
         """The first listener of proto and address family (the socket to send from)."""

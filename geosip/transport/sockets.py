@@ -12,8 +12,11 @@ log = logging.getLogger("geosip.transport")
 BACKLOG = 1024  # a burst of connects waits in the kernel rather than being refused
 
 
-def bind(host: str, port: int, datagram: bool, rcvbuf: int = 0) -> socket.socket:
+def bind(host: str, port: int, datagram: bool, rcvbuf: int = 0,
+         reuse_port: bool = False) -> socket.socket:
     """A bound socket (listening, for streams) on host:port; port 0 = the kernel picks.
+    `reuse_port`: SO_REUSEPORT, so that the workers of one geosip share the port (the
+    kernel spreads peers over them by their address, cli/workers.py).
 
     Raises OSError (socket.gaierror for an unknown name, EADDRINUSE, EACCES...); nothing
     stays open then.
@@ -27,6 +30,8 @@ def bind(host: str, port: int, datagram: bool, rcvbuf: int = 0) -> socket.socket
             # Restart through TIME_WAIT. Never on UDP: there it would let a second
             # server share the port silently.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             # [::] is IPv6 only; IPv4 gets its own listener (and its own Via address).
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

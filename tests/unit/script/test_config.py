@@ -276,3 +276,11 @@ def test_merge_with_given_names_exactly() -> None:
 
 def test_listens_parsed() -> None:
     assert SCRIPT.listens == (parse_listen("udp:0.0.0.0:5060"),)
+
+
+def test_workers(tmp_path: Path) -> None:
+    assert read(tmp_path, "geosip = { workers = 4 }").workers == 4
+    assert read(tmp_path, "geosip = {}").workers == 1
+    for bad in ("0", "65", "1.5", '"2"'):
+        with pytest.raises(ConfigError, match=r":1: geosip.workers must be a whole number"):
+            read(tmp_path, f"geosip = {{ workers = {bad} }}")
