@@ -62,6 +62,7 @@ setup(
         "wsproto>=1.2,<2",
         "psycopg[binary]>=3.1,<4",
         "prometheus-client>=0.20,<1",
+        "smpplib>=2.2.4,<3",
     ],
     extras_require={
         "test": [
