@@ -559,13 +559,6 @@ _CLASSES: dict[str, Callable[[str, Index, str], Pv]] = {
 _INDEXED = frozenset(("avp", "hdr"))
 
 
-def register_class(cls: str, factory: Callable[[str, str], Pv]) -> None:
-    """A module's PV class, e.g. dialog's $dlg_var(name): factory(arg, label) -> Pv,
-    raising PvError for an argument it does not know. Called at the module's import."""
-    _CLASSES[cls] = lambda arg, index, name: factory(arg, name)
-    parse.cache_clear()
-
-
 def _index(text: str, label: str) -> int | str:
     if text == ALL:
         return ALL

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from geosip.script.pv import Pv, PvError, register_class
+from geosip.script import pv
+from geosip.script.pv import Index, Pv, PvError
 
 from . import store
 from .dialog import CONFIRMED, CONFIRMED_NA, Dialog
@@ -29,7 +30,7 @@ _DLG: dict[str, Callable[[Dialog], Any]] = {
 }
 
 
-def _dlg(arg: str, label: str) -> Pv:
+def _dlg(arg: str, index: Index, label: str) -> Pv:
     pick = _DLG.get(arg)
     if pick is None:
         raise PvError(f"unknown pseudo-variable {label}")
@@ -40,7 +41,7 @@ def _dlg(arg: str, label: str) -> Pv:
     return Pv(label, get)
 
 
-def _dlg_var(arg: str, label: str) -> Pv:
+def _dlg_var(arg: str, index: Index, label: str) -> Pv:
     def get(ctx: "RequestContext") -> Any:
         dialog = current(ctx)
         return None if dialog is None else dialog.vars.get(arg)
@@ -62,5 +63,5 @@ def _dlg_var(arg: str, label: str) -> Pv:
 
 
 def register() -> None:
-    register_class("dlg", _dlg)
-    register_class("dlg_var", _dlg_var)
+    pv.register("dlg", _dlg)
+    pv.register("dlg_var", _dlg_var)

@@ -63,4 +63,4 @@ def _ulc(arg: str, index: Any, label: str) -> pv.Pv:
     return pv.Pv(label, get)
 
 
-pv._CLASSES.setdefault("ulc", _ulc)
+pv.register("ulc", _ulc)
