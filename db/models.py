@@ -13,13 +13,14 @@ Under gevent, this module must be imported after monkey-patching (STACK-NOTES.md
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import peewee as pw
 
 __all__ = [
     "database", "BaseModel", "Version", "Subscriber", "Location", "LocationAttrs",
     "Aliases", "Domain", "DomainAttrs", "Address", "Dispatcher", "Dialog", "DialogVars",
-    "Acc", "MissedCalls", "AccCdrs", "Silo", "Htable", "MODELS", "TABLE_VERSIONS",
+    "Acc", "MissedCalls", "AccCdrs", "Silo", "Htable", "MODELS", "TABLE_VERSIONS", "on_table",
 ]
 
 database = pw.DatabaseProxy()
@@ -373,6 +374,19 @@ TABLE_VERSIONS: dict[str, int] = {
     "silo": 8,
     "htable": 2,
 }
+
+
+@functools.lru_cache(maxsize=64)
+def on_table(model: type[BaseModel], table: str) -> type[BaseModel]:
+    """`model` bound to another table of the same shape (Kamailio's modules take the
+    table name as an argument: auth_check(realm, "subscriber"), save("location")).
+    ValueError for a name that is not a plain identifier (it goes into SQL)."""
+    if not table.replace("_", "a").isalnum() or not table.isascii():
+        raise ValueError(f"bad table name {table!r}")
+    if table == model._meta.table_name:
+        return model
+    meta = type("Meta", (), {"table_name": table})
+    return type(f"{model.__name__}_{table}", (model,), {"Meta": meta})
 
 
 def _sql_default(value: object) -> pw.SQL:

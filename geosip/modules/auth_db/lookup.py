@@ -11,7 +11,6 @@ route answers 500) when the database cannot be queried.
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import peewee as pw
@@ -28,16 +27,9 @@ class DatabaseError(ValueError):
     """The subscriber table could not be read."""
 
 
-@functools.lru_cache(maxsize=32)
 def table_model(table: str) -> type[models.Subscriber]:
-    """Subscriber bound to `table` (Kamailio lets each call name its table).
-    ValueError for a name that is not an identifier."""
-    if not table.replace("_", "a").isalnum() or not table.isascii():
-        raise ValueError(f"bad table name {table!r}")
-    if table == models.Subscriber._meta.table_name:
-        return models.Subscriber
-    meta = type("Meta", (), {"table_name": table})
-    return type(f"Subscriber_{table}", (models.Subscriber,), {"Meta": meta})
+    """Subscriber bound to `table`; ValueError for a name that is not an identifier."""
+    return models.on_table(models.Subscriber, table)  # type: ignore[return-value]
 
 
 def get_ha1(username: str, realm: str, table: str, algorithm: str) -> str | None:

@@ -18,7 +18,6 @@ SQLite write transaction (STACK-NOTES.md §6).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -47,16 +46,13 @@ class DatabaseError(ValueError):
     """The location table could not be read or written."""
 
 
-@functools.lru_cache(maxsize=16)
 def model(table: str) -> type[models.Location]:
-    """models.Location bound to `table` (registrar's functions name their table).
-    ValueError for a name that is not an identifier."""
-    if not table.replace("_", "a").isalnum() or not table.isascii():
-        raise ValueError(f"bad usrloc table name {table!r}")
-    if table == models.Location._meta.table_name:
-        return models.Location
-    meta = type("Meta", (), {"table_name": table})
-    return type(f"Location_{table}", (models.Location,), {"Meta": meta})
+    """Location bound to `table` (registrar's functions name their table); ValueError
+    for a name that is not an identifier."""
+    try:
+        return models.on_table(models.Location, table)  # type: ignore[return-value]
+    except ValueError:
+        raise ValueError(f"bad usrloc table name {table!r}") from None
 
 
 def _when(seconds: float) -> dt.datetime:

@@ -14,7 +14,7 @@ from typing import Any
 import gevent
 import pytest
 
-from geosip.db import models, schema
+from geosip.db import models
 from geosip.db.connect import open_database
 from geosip.modules.domain import cache
 from geosip.modules.domain import mod as domain_mod
@@ -38,10 +38,8 @@ end
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Any]:
-    database = open_database(f"sqlite:///{tmp_path / 'geosip.sqlite'}")
-    schema.bind(database)
-    schema.migrate(database)
+def db(geosip_db: Any) -> Iterator[Any]:
+    database = geosip_db
     with database.connection_context():
         models.Domain.create(domain="a.example", did="tenant-a")
         models.Domain.create(domain="B.example")        # did NULL: the domain itself
@@ -49,7 +47,6 @@ def db(tmp_path: Path) -> Iterator[Any]:
         models.DomainAttrs.create(did="b.example", name="tier", type=2, value="gold")
     yield database
     domain_mod.destroy()
-    models.database.initialize(None)
 
 
 def started(tmp_path: Path) -> LuaNet:

@@ -12,8 +12,7 @@ from typing import Any
 import gevent
 import pytest
 
-from geosip.db import models, schema
-from geosip.db.connect import open_database
+from geosip.db import models
 from geosip.modules.htable import mod as htable
 from geosip.modules.htable import rpc, state
 from geosip.script.config import read_config
@@ -140,12 +139,8 @@ def test_expiry_raises_the_event_with_the_record(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Any]:
-    database = open_database(f"sqlite:///{tmp_path / 'geosip.sqlite'}")
-    schema.bind(database)
-    schema.migrate(database)
-    yield database
-    models.database.initialize(None)
+def db(geosip_db: Any) -> Any:
+    return geosip_db
 
 
 def test_persistence_and_rpc(tmp_path: Path, db: Any) -> None:

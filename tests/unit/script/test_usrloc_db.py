@@ -18,7 +18,7 @@ from typing import Any
 import gevent
 import pytest
 
-from geosip.db import models, schema
+from geosip.db import models
 from geosip.db.connect import open_database
 from geosip.modules.registrar import mod as registrar_mod
 from geosip.modules.usrloc import api as ul
@@ -41,15 +41,11 @@ end
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Any]:
-    database = open_database(f"sqlite:///{tmp_path / 'geosip.sqlite'}")
-    schema.bind(database)
-    schema.migrate(database)
-    yield database
+def db(geosip_db: Any) -> Iterator[Any]:
+    yield geosip_db
     usrloc_mod.destroy()
     usrloc_mod.init()
     registrar_mod.init()
-    models.database.initialize(None)
 
 
 def server(tmp_path: Path, usrloc: dict[str, Any], script: str = SCRIPT) -> LuaNet:
