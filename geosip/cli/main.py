@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also serve JSON-RPC (POST /RPC) and Prometheus metrics (GET "
                      "/metrics) over HTTP; a non-loopback address needs rpc.auth or rpc.allow "
                      "in the script's geosip table")
+    run.add_argument("--snmp", metavar="ADDR:PORT",
+                     help="start the SNMP agent there (UDP; SNMPv2c community \"public\" "
+                     "unless the script's geosip.snmp table says otherwise; port 161 needs "
+                     "root)")
     run.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"],
         help="logging threshold (default: info; debug logs every dropped message)",
@@ -127,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_certificate=args.tls_cert, tls_private_key=args.tls_key,
             tls_ca_file=args.tls_ca, tls_verify=not args.no_tls_verify,
             accept_aliases=args.tcp_accept_aliases, db_url=args.db, given=frozenset(given),
-            rpc_socket=args.rpc_socket, rpc_http=args.rpc_http))
+            rpc_socket=args.rpc_socket, rpc_http=args.rpc_http, snmp=args.snmp))
     raise AssertionError(f"unhandled command {args.command}")  # argparse requires one
 
 

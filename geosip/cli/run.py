@@ -62,6 +62,7 @@ class RunOptions:
     db_url: str | None = None  # --db: wins over the script's db_url
     rpc_socket: str | None = None  # --rpc-socket: wins over the script's rpc.socket
     rpc_http: str | None = None    # --rpc-http: wins over the script's rpc.http
+    snmp: str | None = None        # --snmp ADDR:PORT: wins over the script's snmp.listen
     # RunOptions fields typed on the command line: they win over the script's table
     given: frozenset[str] = frozenset()
 
@@ -305,6 +306,21 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
                 return _fail(str(e), 1)
             stopping.append(control.stop)
         # ---- end of the control interface ----
+        # ---- SNMP agent (issue 8; snmp/child.py): a child process of whoever serves the
+        # control interface it reads (the only process, or worker 0)
+        if not worker:
+            from geosip.snmp.child import agent_child
+            try:
+                snmp_agent = agent_child(config.snmp, options.snmp, options.data_dir,
+                                         options.rpc_socket or config.rpc.socket)
+            except ValueError as e:
+                return _fail(str(e), 2)
+            if snmp_agent is not None:
+                from geosip.cli.children import Supervisor
+                agent = Supervisor([snmp_agent])
+                agent.start()
+                stopping.append(agent.stop)
+        # ---- end of the SNMP agent ----
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)

@@ -48,6 +48,7 @@ from geosip.tm.manager import TmConfig
 from . import registry
 from .exports import ModuleExports
 from .sandbox import Sandbox
+from geosip.snmp.settings import SettingError, SnmpSettings, parse as parse_snmp
 
 if TYPE_CHECKING:  # geosip.cli.run imports gevent: only after monkey-patching (main.py)
     from geosip.cli.run import RunOptions
@@ -55,7 +56,8 @@ if TYPE_CHECKING:  # geosip.cli.run imports gevent: only after monkey-patching (
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DB_SCHEMES = ("sqlite", "postgres", "postgresql")
-KEYS = ("listen", "alias", "db_url", "log_level", "workers", "tm", "modules", "tls", "rpc")
+KEYS = ("listen", "alias", "db_url", "log_level", "workers", "tm", "modules", "tls", "rpc",
+        "snmp")
 # tm parameter (Kamailio's name, in ms) -> TmConfig field (seconds)
 MAX_WORKERS = 64
 TM_KEYS = {"fr_timer": "fr_timer", "fr_inv_timer": "fr_inv_timer", "wt_timer": "wt_timer",
@@ -131,6 +133,7 @@ class ScriptConfig:
     modules: dict[str, dict[str, Any]] | None = None
     tls: TlsSettings = TlsSettings()
     rpc: RpcSettings = RpcSettings()
+    snmp: SnmpSettings | None = None  # the SNMP agent (snmp/settings.py); None: none
 
     @property
     def listens(self) -> tuple[Listen, ...]:
@@ -238,6 +241,8 @@ class _Reader:
             fields["tls"] = self.read_tls(top["tls"])
         if "rpc" in top:
             fields["rpc"] = self.read_rpc(top["rpc"])
+        if "snmp" in top:
+            fields["snmp"] = self.read_snmp(top["snmp"])
         return ScriptConfig(**fields)
 
     # -- conversion: Lua tables become dicts keyed as in Lua (int or str) ----------------
@@ -350,6 +355,14 @@ class _Reader:
                 raise self.fail('geosip.rpc.auth must be "user:password"', "rpc", key)
             fields[key] = item
         return RpcSettings(**fields)
+
+    def read_snmp(self, value: Any) -> SnmpSettings:
+        """snmp = { listen, community, v3, trap_sink, trap_community, thresholds }: the
+        SNMP agent geosip run starts (snmp/settings.py says what each means)."""
+        try:
+            return parse_snmp(value)
+        except SettingError as exc:
+            raise self.fail(f"geosip.snmp: {exc}", "snmp", *exc.where) from None
 
     def read_modules(self, value: Any) -> dict[str, dict[str, Any]]:
         """{ name = { param = value } }; a bare name in the list part ({ "tm", "sl" })
