@@ -65,6 +65,11 @@ class NonceCodec:
             return None
         if len(raw) != _RAW:
             return None
+        # Only the canonical spelling: base64 ignores the unused low bits of the last
+        # character, so "...A" and "...B" can decode alike, and NonceCounts (keyed by
+        # the string) would take the twin for a fresh nonce: a replay with a new nc.
+        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != nonce:
+            return None
         head, mac = raw[:-_MAC], raw[-_MAC:]
         if not hmac.compare_digest(mac, self._mac(head)):
             return None

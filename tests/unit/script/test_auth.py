@@ -363,3 +363,24 @@ def test_bad_params_are_refused() -> None:
         auth_db_mod.init({"calculate_ha1": 3})
     auth_mod.init()
     auth_db_mod.init()
+
+
+def test_a_nonce_spelt_another_way_is_not_ours() -> None:
+    """base64 ignores the unused low bits of a last character: a twin spelling decodes
+    to the same bytes. Only the spelling we issued counts, or the twin would pass the
+    nonce-count check as a fresh nonce (a replay)."""
+    import base64
+
+    from geosip.modules.auth.nonce import NonceCodec, NonceState
+
+    codec = NonceCodec(b"k" * 32)
+    now = time.time()
+    for _ in range(20):
+        nonce = codec.issue(now)
+        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        twins = [nonce[:-1] + c for c in alphabet if c != nonce[-1] and
+                 base64.urlsafe_b64decode(nonce[:-1] + c + "=" * (-len(nonce) % 4)) == raw]
+        assert twins, "the encoding leaves spare bits in the last character"
+        assert codec.check(nonce, now) is NonceState.OK
+        assert all(codec.check(twin, now) is NonceState.INVALID for twin in twins)
