@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import peewee as pw
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 __all__ = ["DatabaseUnavailable", "open_database", "default_url", "mask_url", "sqlite_path",
            "DB_FILE", "EXPECTED"]
@@ -32,6 +32,7 @@ EXPECTED = ("expected sqlite:///PATH (relative) or sqlite:////ABSOLUTE/PATH, or 
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds
 PG_CONNECT_TIMEOUT = 5  # seconds, so an unreachable host fails fast
 PG_POOL_SIZE = 20
+SQLITE_POOL_SIZE = 32
 PG_STALE_TIMEOUT = 300  # seconds
 
 
@@ -92,8 +93,12 @@ def open_database(url: str, *, check: bool = True) -> pw.Database:
             raise ValueError(f"bad database URL {url!r}: {EXPECTED}")
         rest = url[len("sqlite:///"):]
         target = rest if rest == ":memory:" else str(Path(rest).resolve())
-        db = pw.SqliteDatabase(
-            target, timeout=SQLITE_BUSY_TIMEOUT,
+        # Pooled: opening a connection costs its PRAGMAs (WAL, busy timeout), and every
+        # request's greenlet would open its own (connections are greenlet-local under
+        # gevent); the pool hands a finished greenlet's connection to the next one.
+        db = PooledSqliteDatabase(
+            target, timeout=SQLITE_BUSY_TIMEOUT, max_connections=SQLITE_POOL_SIZE,
+            stale_timeout=PG_STALE_TIMEOUT,
             pragmas={"journal_mode": "wal", "busy_timeout": int(SQLITE_BUSY_TIMEOUT * 1000),
                      "foreign_keys": 1},
         )
