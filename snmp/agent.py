@@ -125,6 +125,7 @@ async def serve(settings: SnmpSettings, rpc_target: str, parent: int | None = No
     if settings.trap_sink:
         host, port = parse_address(settings.trap_sink, default_port=162)
         sender = Sender(host, port, settings.trap_community or settings.community)
+        await sender.open()
     log.info("snmp agent on %s (core at %s)", settings.listen, rpc_target)
     try:
         while parent is None or os.getppid() == parent:

@@ -90,13 +90,17 @@ class Sender:
         self._engine: Any = None
         self._target: Any = None
 
+    async def open(self) -> None:
+        """Made when the agent starts: the traps' sysUpTime.0 counts from then."""
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine, UdpTransportTarget
+        self._engine = SnmpEngine()
+        self._target = await UdpTransportTarget.create((self.host, self.port))
+
     async def send(self, event: Event) -> None:
         from pysnmp.hlapi.v3arch.asyncio import (
-            CommunityData, ContextData, NotificationType, ObjectIdentity, SnmpEngine,
-            UdpTransportTarget, send_notification)
+            CommunityData, ContextData, NotificationType, ObjectIdentity, send_notification)
         if self._engine is None:
-            self._engine = SnmpEngine()
-            self._target = await UdpTransportTarget.create((self.host, self.port))
+            await self.open()
         notification = NotificationType(ObjectIdentity(event.trap)).add_varbinds(
             *((rfc1902.ObjectName(oid), value) for oid, value in event.varbinds))
         error, *_ = await send_notification(
