@@ -28,6 +28,8 @@ geosip = {
   -- authentication against the subscriber table (Kamailio's kamailio.cfg WITH_AUTH)
   modules = { "tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "corex",
               "async", "xlog", "usrloc", "registrar", "auth", "auth_db" },
+  -- add "msilo" (and msilo = { ... } parameters) to keep MESSAGEs for users who are
+  -- offline until they register: see the MESSAGE section below
 }
 
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT
@@ -206,7 +208,9 @@ function ksr_route_registrar()
   end
   if KSR.registrar.save("location", 0) < 0 then
     KSR.sl.sl_reply_error()
+    KSR.x.exit()
   end
+  ksr_route_message_dump()
   KSR.x.exit()
 end
 
@@ -217,6 +221,7 @@ function ksr_route_location()
     KSR.sl.sl_send_reply(404, "Not Found")
     KSR.x.exit()
   end
+  ksr_route_message()
   local rc = KSR.registrar.lookup("location")
   if rc < 0 then
     KSR.tm.t_newtran()
@@ -229,6 +234,69 @@ function ksr_route_location()
   end
   ksr_route_relay()
 end
+
+-- ==== MESSAGE: instant messages (RFC 3428) and offline storage (msilo) ==============
+-- A MESSAGE for one of our users goes to the user's registered contacts like any
+-- request; the 200 or 202 of the phone comes back to the sender, and the body and its
+-- Content-Type travel unchanged. For a user with no live registration:
+--  * with the msilo module loaded, the message is kept in the silo table and the
+--    sender gets 202 Accepted (RFC 3428 §7: accepted, not yet delivered); when the
+--    user next registers, ksr_route_message_dump() sends the kept messages in order,
+--    each with its original Date, each row deleted after the phone's 2xx;
+--  * without msilo: 404 Not Found, as for any other request.
+-- Size (RFC 3428 §7): a MESSAGE must not exceed 1300 bytes unless every hop has
+-- congestion control. A MESSAGE that would leave here over UDP larger than
+-- MESSAGE_MAX_UDP is answered 513 Message Too Large; MESSAGE_MAX_SIZE (0: none) bounds
+-- it on any transport. geosip's core already answers 513 to any message over 65535
+-- bytes (its parser's size limit) before the script runs.
+MESSAGE_MAX_UDP = 1300
+MESSAGE_MAX_SIZE = 0
+
+-- The transport the request leaves on: sips: or ;transport= of $du, else of the R-URI.
+local function ksr_next_hop_proto()
+  local hop = string.lower(KSR.pv.get("$du") or KSR.pv.get("$ru") or "")
+  if string.find(hop, "^sips:") then
+    return "tls"
+  end
+  return string.match(hop, ";transport=(%a+)") or "udp"
+end
+
+-- A MESSAGE for one of our users (called before the location lookup); ends the route.
+function ksr_route_message()
+  if not KSR.is_method("MESSAGE") then
+    return
+  end
+  local rc = KSR.registrar.lookup("location")
+  if rc < 0 then
+    KSR.tm.t_newtran()
+    if rc == -2 then
+      KSR.tm.t_reply(405, "Method Not Allowed")
+    elseif not KSR.msilo then
+      KSR.tm.t_reply(404, "Not Found")
+    elseif KSR.msilo.m_store() > 0 then
+      KSR.tm.t_reply(202, "Accepted")
+    else
+      -- not stored (the user's box is full, the database failed): try later
+      KSR.tm.t_reply(503, "Service Unavailable")
+    end
+    KSR.x.exit()
+  end
+  local size = KSR.pv.get("$ml")
+  if (MESSAGE_MAX_SIZE > 0 and size > MESSAGE_MAX_SIZE)
+      or (size > MESSAGE_MAX_UDP and ksr_next_hop_proto() == "udp") then
+    KSR.sl.sl_send_reply(513, "Message Too Large")
+    KSR.x.exit()
+  end
+  ksr_route_relay()
+end
+
+-- After a successful registration: deliver what msilo kept for the user.
+function ksr_route_message_dump()
+  if KSR.msilo then
+    KSR.msilo.m_dump()
+  end
+end
+-- ==== end of the MESSAGE section ========================================================
 
 -- Every branch of an INVITE failed (Kamailio's failure_route). Nothing to try next by
 -- default: the best reply goes back to the caller. A script adding voicemail or a

@@ -55,7 +55,7 @@ def sip_date(when: int) -> str:
 
 def body_of(row: Stored, reminder: bool = False) -> bytes:
     """The stored body; with add_date, a text/plain one gets Kamailio's prefix."""
-    if not SETTINGS["add_date"] or row.ctype.lower() != "text/plain":
+    if not SETTINGS["add_date"] or row.ctype.split(";")[0].strip().lower() != "text/plain":
         return row.body
     kind, when = ("Reminder", row.snd_time) if reminder else ("Offline", row.inc_time)
     return f"[{kind} message - {time.ctime(when)}] ".encode() + row.body

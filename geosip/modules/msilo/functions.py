@@ -94,7 +94,11 @@ def _store(ctx: "RequestContext", owner_uri: str | None, src: str = "",
     lifetime = int(SETTINGS["expire_time"])
     if msg.expires:  # a shorter Expires of the MESSAGE wins (msilo.c)
         lifetime = min(lifetime, msg.expires)
-    ctype = (msg.content_type or "text/plain").split(";", 1)[0].strip() or "text/plain"
+    # Kamailio keeps the media type only; geosip keeps the whole value (charset...)
+    # when it fits the column, so the Content-Type arrives as it was sent.
+    ctype = " ".join((msg.content_type or "text/plain").split())
+    if len(ctype) > 32:
+        ctype = ctype.split(";", 1)[0].strip()
     try:
         if SETTINGS["max_messages"] and \
                 store.count(*owner) >= int(SETTINGS["max_messages"]):
@@ -103,7 +107,7 @@ def _store(ctx: "RequestContext", owner_uri: str | None, src: str = "",
         message_id = store.insert(
             src_addr=src or str(msg.from_.uri), dst_addr=dst or str(msg.to.uri),
             username=owner[0], domain=owner[1], inc_time=now, exp_time=now + lifetime,
-            snd_time=_send_time(ctx), ctype=ctype[:32], body=msg.body,
+            snd_time=_send_time(ctx), ctype=ctype[:32] or "text/plain", body=msg.body,
             extra_hdrs=_avp_text(ctx, "extra_hdrs_avp") or compose.kept_headers(msg),
             callid=msg.call_id if SETTINGS["use_mode"] & 1 else "")
     except DB_ERRORS as exc:

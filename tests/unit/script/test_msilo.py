@@ -136,8 +136,9 @@ def test_a_message_for_an_offline_user_is_stored_field_by_field(net: Any) -> Non
                                 "status")} == {
         "src_addr": "sip:alice@127.0.0.1", "dst_addr": "sip:bob@127.0.0.1",
         "username": "bob", "domain": "127.0.0.1", "snd_time": 0,
-        # Kamailio keeps the media type only, and the headers its parser has no type for
-        "ctype": "text/plain", "extra_hdrs": "X-Chat-Id: 42\r\n", "callid": "",
+        # the whole Content-Type (Kamailio keeps the media type only), and the headers
+        # Kamailio's parser has no type for
+        "ctype": "text/plain;charset=utf-8", "extra_hdrs": "X-Chat-Id: 42\r\n", "callid": "",
         "status": 0}
     assert bytes(row["body"]) == b"hello bob"
     assert "store 1" in n.recorded

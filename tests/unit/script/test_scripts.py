@@ -18,7 +18,7 @@ DEFAULT = ROOT / "scripts" / "default.lua"
 COMPAT = ROOT / "tests" / "integration" / "scripts" / "compat.lua"
 
 # default.lua tests `if KSR.<module> then` before using these (next issues bring them)
-GUARDED = {"registrar", "auth", "auth_db"}
+GUARDED = {"registrar", "auth", "auth_db", "msilo"}
 
 _CALL = re.compile(r"KSR\.(\w+)(?:\.(\w+))?\s*\(")
 
