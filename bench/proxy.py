@@ -211,6 +211,8 @@ class Bench:
             uac_argv = sipp_argv("uac", uac_port, calls, limit, Path(f"{base}-uac.csv"))
             uac_argv += ["-r", str(rate), "-l", str(min(15000, max(100, rate * 3))), "-recv_timeout", "5000",
                          "-trace_err", "-error_file", f"{base}-uac-errors.log"]
+            if self.args.sipp_transport == "un":  # a socket per call: many phones
+                uac_argv += ["-t", "un", "-max_socket", str(min(15000, max(200, rate * 4)))]
             if proxy_port:
                 uac_argv += ["-rsa", f"{HOST}:{proxy_port}"]
             uac_argv.append(f"{HOST}:{uas_port}")  # Request-URI sip:service@UAS
@@ -249,7 +251,8 @@ def start_geosip(bench: Bench, mode: str, port: int) -> subprocess.Popen:
     argv = [bench.args.python, "-c", "import sys; from geosip.cli.main import main; sys.exit(main())",
             "run", "-l", f"udp:{HOST}:{port}",
             *(["-c", str(LUA_SCRIPT)] if mode == "stateful-lua" else ["--router", GEOSIP_ROUTER[mode]]),
-            "--data-dir", str(data), "--log-level", "warning"]
+            "--data-dir", str(data), "--log-level", "warning",
+            *(["--workers", str(bench.args.workers)] if bench.args.workers > 1 else [])]
     return bench.children.start(argv, bench.tmp / f"geosip-{mode}.log", env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
@@ -416,6 +419,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=1200, help="stop searching after this many seconds")
     p.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"),
                    help="interpreter that runs geosip (default: the venv's)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="geosip worker processes (geosip run --workers; Kamailio runs 2 children)")
+    p.add_argument("--sipp-transport", choices=("u1", "un"), default="u1",
+                   help="the caller's sockets: u1 one for all calls, un one per call (needed "
+                   "for geosip's workers to share the load: the kernel spreads peers by address)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--logs", type=Path, help="keep sipp and server logs in this folder")
     args = p.parse_args(argv)
