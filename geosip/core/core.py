@@ -57,6 +57,10 @@ class Core:
         self.myself = myself
         self.stats = stats or Stats()
         self.transport: Sender = _NoTransport()  # the runner sets the real one
+        # Which of `geosip run --workers N` this process is (None: the only one). A
+        # module whose timer works on shared data (msilo's deliveries from the silo
+        # table) runs it in one worker only.
+        self.worker: int | None = None
         self.tm = Tm(self, TmConfig())
         # hook(ctx) for every new request before it is routed (not retransmissions):
         # what Kamailio's modules get from rr/script callbacks, e.g. dialog matching

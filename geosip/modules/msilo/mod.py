@@ -24,9 +24,12 @@ def init(params: Mapping[str, Any] | None = None) -> None:
 
 
 def start(core: "Core") -> None:
-    """Keep the core (deliveries, counters, events) and start the timers."""
+    """Keep the core (deliveries, counters, events) and start the timers: in one
+    worker only, as every worker reads the same silo rows (a message would go out
+    once per worker)."""
     config.CORE[:] = [core]
-    deliver.start()
+    if not core.worker:
+        deliver.start()
 
 
 def destroy() -> None:
