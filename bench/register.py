@@ -3,10 +3,11 @@
 What it measures: sipp registers one of the subscribers again and again (bench/sipp/
 register_auth.xml: REGISTER -> 401 -> REGISTER with digest credentials -> 200; one "call" =
 one registration, two transactions, one subscriber look-up, a new Call-ID each time) at a fixed ladder of rates, against:
-- geosip: scripts/default.lua as shipped (auth, auth_db, registrar, usrloc in memory),
+- geosip: scripts/default.lua as shipped (auth, auth_db, registrar, usrloc in memory;
+  with --usrloc-mode 1 a copy whose usrloc writes through to the location table),
   `--log-level warning`;
 - Kamailio 5.6: bench/kamailio/register.cfg, the same steps natively (auth_db, usrloc
-  db_mode 0), with the flags bench/proxy.py uses (-x tlsf, children=2, 1 MB buffers);
+  db_mode 0 or 1 as geosip's), with the flags bench/proxy.py uses (-x tlsf, children=2, 1 MB buffers);
 each on the subscriber table of an SQLite file and of a throwaway PostgreSQL cluster, both
 made by `geosipctl db init` and `geosipctl subscriber add` (Kamailio reads geosip's tables:
 same schema). Per server: the highest rate whose run has every registration 200, no
@@ -94,10 +95,30 @@ def postgres(tmp: Path):  # type: ignore[no-untyped-def]
 
 # --- servers -----------------------------------------------------------------------------
 
+# default.lua with usrloc's db_mode changed (its geosip.modules is a list of names).
+USRLOC_MODE = """
+for i, name in ipairs(geosip.modules) do
+  if name == "usrloc" then table.remove(geosip.modules, i) break end
+end
+geosip.modules.usrloc = {{ db_mode = {mode} }}
+"""
+
+
+def geosip_script(tmp: Path, usrloc_mode: int) -> Path:
+    """scripts/default.lua as shipped, or a copy with usrloc in `usrloc_mode`."""
+    shipped = REPO / "scripts" / "default.lua"
+    if usrloc_mode == 0:
+        return shipped
+    script = tmp / f"default-usrloc{usrloc_mode}.lua"
+    script.write_text(shipped.read_text() + USRLOC_MODE.format(mode=usrloc_mode))
+    return script
+
+
 def start_geosip(args: argparse.Namespace, children: common.Children, tmp: Path, url: str,
                  port: int, label: str) -> subprocess.Popen:
+    script = geosip_script(tmp, args.usrloc_mode)
     argv = [args.python, "-c", "import sys; from geosip.cli.main import main; sys.exit(main())",
-            "run", "-c", str(REPO / "scripts" / "default.lua"), "-l", f"udp:{HOST}:{port}",
+            "run", "-c", str(script), "-l", f"udp:{HOST}:{port}",
             "--db", url, "--alias", DOMAIN, "--data-dir", str(tmp / f"data-{label}"),
             "--log-level", "warning"]
     return children.start(argv, tmp / f"{label}.log", env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -111,6 +132,7 @@ def start_kamailio(args: argparse.Namespace, children: common.Children, tmp: Pat
     argv = [shutil.which("kamailio", path=common.SBIN_PATH) or "kamailio",
             "-f", str(HERE / "kamailio" / "register.cfg"), "-A", f"BENCH_PORT={port}",
             "-A", f'BENCH_DB_MOD="{DB_MODULE[db]}"', "-A", f'BENCH_DB_URL="{url}"',
+            "-A", f"BENCH_UL_MODE={args.usrloc_mode}",
             "-DD", "-x", "tlsf", "-m", "512", "-M", "16",
             "-P", str(rundir / "kamailio.pid"), "-Y", str(rundir), "-w", str(rundir)]
     return children.start(argv, tmp / f"{label}.log")
@@ -195,7 +217,7 @@ def bench_one(args: argparse.Namespace, children: common.Children, tmp: Path, us
         children.stop(proc)
 
 
-def table(results: dict, python: str) -> str:
+def table(results: dict, python: str, usrloc_mode: int) -> str:
     head = ["subscriber table", "geosip REGISTER/s", "Kamailio REGISTER/s", "geosip/Kamailio",
             "geosip CPU s/1000", "Kamailio CPU s/1000", "CPU geosip/Kamailio"]
     rows = []
@@ -214,7 +236,7 @@ def table(results: dict, python: str) -> str:
     widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head] + rows]
     lines.append("one REGISTER/s = one authenticated registration (REGISTER, 401, REGISTER, 200); "
-                 "usrloc in memory on both")
+                 f"usrloc db_mode {usrloc_mode} on both")
     lines.append(f"geosip interpreter: {python}")
     return "\n".join(lines)
 
@@ -231,6 +253,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-rate", type=int, default=common.LADDER[-1])
     p.add_argument("--budget", type=float, default=900, help="seconds for the whole search")
     p.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    p.add_argument("--usrloc-mode", type=int, choices=(0, 1), default=0,
+                   help="usrloc db_mode on both servers: 0 memory (default), 1 write-through "
+                        "to the location table of the same database")
     p.add_argument("--json", type=Path)
     p.add_argument("--logs", type=Path, help="keep sipp and server logs in this folder")
     args = p.parse_args(argv)
@@ -272,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 130
         finally:
             children.stop_all()
-    print(table(results, python))
+    print(table(results, python, args.usrloc_mode))
     if args.json:
         args.json.write_text(json.dumps({
             "date": datetime.datetime.now().isoformat(timespec="seconds"), "python": python,
