@@ -32,6 +32,15 @@ geosip = {
   -- offline until they register: see the MESSAGE section below
 }
 
+-- The XMPP gateway (gateways/xmpp/README.md), a process geosip run starts and keeps
+-- running: uncomment to chat with XMPP users. A MESSAGE to
+-- sip:juliet*xmpp.example.com@xmpp-gw.example.com reaches juliet@xmpp.example.com
+-- (ksr_route_gateways below); her replies come here as MESSAGEs to our users.
+-- geosip.gateways = { xmpp = {
+--   component = "sip.example.com", secret = "component-secret", server = "127.0.0.1:5347",
+--   sip_listen = "127.0.0.1:5090", proxy = "127.0.0.1:5060",
+--   gateway_domain = "xmpp-gw.example.com", domain_separator = "*" } }
+
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT
 FLB_NATB = 6        -- branch flag: the callee is behind NAT (set at REGISTER)
 
@@ -71,6 +80,9 @@ function ksr_request_route()
   if KSR.is_method_in("IS") then
     KSR.rr.record_route()
   end
+
+  -- MESSAGEs for a gateway's SIP domain go to the gateway
+  ksr_route_gateways()
 
   -- requests for other domains are relayed as they are
   ksr_route_sipout()
@@ -179,6 +191,20 @@ function ksr_route_auth()
   if not KSR.is_myself_furi() and not KSR.is_myself_ruri() then
     KSR.sl.sl_send_reply(403, "Not relaying")
     KSR.x.exit()
+  end
+end
+
+-- MESSAGEs to the XMPP gateway's domain (geosip.gateways.xmpp.gateway_domain) are
+-- relayed to the gateway on loopback (its sip_listen); it answers 202, or 503 with
+-- Retry-After while its XMPP server is down. Off unless geosip.gateways.xmpp is set.
+function ksr_route_gateways()
+  local gw = geosip.gateways and geosip.gateways.xmpp
+  if not gw or gw.enabled == false or not KSR.is_MESSAGE() then
+    return
+  end
+  if gw.gateway_domain and KSR.pv.get("$rd") == gw.gateway_domain then
+    KSR.pv.sets("$du", "sip:" .. (gw.sip_listen or "127.0.0.1:5090"))
+    ksr_route_relay()
   end
 end
 

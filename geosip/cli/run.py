@@ -290,6 +290,7 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
                              f"{e.strerror or e}", 1)
         core.myself.listeners = transport.listeners
         core.transport = transport
+        core.worker = worker
         core.tm.start()
         transport.start()
         started.extend(_start_modules(router, core))
@@ -321,6 +322,14 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
                 agent.start()
                 stopping.append(agent.stop)
         # ---- end of the SNMP agent ----
+        # ---- gateway processes (issue 7; cli/children.py): the only process or worker
+        # 0 starts them, as it serves the control interface; never the workers' parent
+        if not worker and config.gateways:
+            from geosip.cli.children import Supervisor, gateway_children
+            gateways = Supervisor(gateway_children(config.gateways))
+            gateways.start()
+            stopping.append(gateways.stop)
+        # ---- end of the gateway processes ----
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)

@@ -12,7 +12,14 @@ is Lua too"; issue 4 item 5).
       tls = { certificate = "...", private_key = "...", ca_file = "...", verify = true },
       rpc = { socket = "/run/geosip/geosip_ctl", http = "127.0.0.1:5080",          -- control
               auth = "admin:secret", allow = { "10.0.0.0/8" } },
+      gateways = { xmpp = { component = "sip.example.com", secret = "..." } },  -- children
     }
+
+`gateways` names the gateway processes `geosip run` starts and supervises
+(geosip/cli/children.py): { <name> = { setting = value } } for a package
+geosip.gateways.<name>; its settings are checked by that package's `settings.check(dict)`
+when it has a settings module (pure: no asyncio, no gevent) and are handed to the process
+as JSON. `enabled = false` keeps a gateway's table but does not start it.
 
 Contract: `read_config(path)` runs the script's top level once, in a throwaway sandbox
 whose KSR table refuses every access (KSR only exists inside routes), reads the global
@@ -57,7 +64,7 @@ DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DB_SCHEMES = ("sqlite", "postgres", "postgresql")
 KEYS = ("listen", "alias", "db_url", "log_level", "workers", "tm", "modules", "tls", "rpc",
-        "snmp")
+        "gateways", "snmp")
 # tm parameter (Kamailio's name, in ms) -> TmConfig field (seconds)
 MAX_WORKERS = 64
 TM_KEYS = {"fr_timer": "fr_timer", "fr_inv_timer": "fr_inv_timer", "wt_timer": "wt_timer",
@@ -134,6 +141,7 @@ class ScriptConfig:
     tls: TlsSettings = TlsSettings()
     rpc: RpcSettings = RpcSettings()
     snmp: SnmpSettings | None = None  # the SNMP agent (snmp/settings.py); None: none
+    gateways: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def listens(self) -> tuple[Listen, ...]:
@@ -243,6 +251,8 @@ class _Reader:
             fields["rpc"] = self.read_rpc(top["rpc"])
         if "snmp" in top:
             fields["snmp"] = self.read_snmp(top["snmp"])
+        if "gateways" in top:
+            fields["gateways"] = self.read_gateways(top["gateways"])
         return ScriptConfig(**fields)
 
     # -- conversion: Lua tables become dicts keyed as in Lua (int or str) ----------------
@@ -355,6 +365,38 @@ class _Reader:
                 raise self.fail('geosip.rpc.auth must be "user:password"', "rpc", key)
             fields[key] = item
         return RpcSettings(**fields)
+
+    def read_gateways(self, value: Any) -> dict[str, dict[str, Any]]:
+        """{ xmpp = { ... }, sms = { ... } }: each name a package geosip.gateways.<name>,
+        its settings checked by the package's settings.check() (ValueError: refused)."""
+        import importlib
+
+        if not isinstance(value, dict) or any(not isinstance(k, str) for k in value):
+            raise self.fail("geosip.gateways must be a table { name = { settings } }, "
+                            f"not {_kind(value)}", "gateways")
+        gateways: dict[str, dict[str, Any]] = {}
+        for name, settings in sorted(value.items()):
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise self.fail(f"unknown gateway {name}", "gateways", name)
+            try:
+                importlib.import_module(f"geosip.gateways.{name}")
+            except ModuleNotFoundError:
+                raise self.fail(f"unknown gateway {name} (no package geosip.gateways.{name})",
+                                "gateways", name) from None
+            if not isinstance(settings, dict) or any(isinstance(k, int) for k in settings):
+                raise self.fail(f"geosip.gateways.{name} must be a table of settings "
+                                f"({{ name = value }}), not {_kind(settings)}", "gateways", name)
+            try:
+                check = importlib.import_module(f"geosip.gateways.{name}.settings").check
+            except ModuleNotFoundError:
+                check = None
+            if check is not None:
+                try:
+                    settings = check(settings)
+                except ValueError as exc:
+                    raise self.fail(f"geosip.gateways.{name}: {exc}", "gateways", name) from None
+            gateways[name] = settings
+        return gateways
 
     def read_snmp(self, value: Any) -> SnmpSettings:
         """snmp = { listen, community, v3, trap_sink, trap_community, thresholds }: the
