@@ -6,6 +6,7 @@ it, and it sends the XMPP users' chat to the core as SIP MESSAGEs. README.md say
 addresses map, what each failure is answered with, and the settings.
 
 Modules: settings.py (the `geosip.gateways.xmpp` table, checked; pure), mapping.py (SIP
-URI <-> JID; pure), sipua.py (asyncio SIP UA driving geosip.sip.txn), component.py
-(slixmpp component with reconnect), gateway.py (the glue), __main__.py (the process).
+URI <-> JID; pure), component.py
+(slixmpp component with reconnect), gateway.py (the glue), __main__.py (the process);
+the SIP UA is the gateways' shared one, geosip/gateways/sipua.py (SMS uses it too).
 """

@@ -21,12 +21,12 @@ import asyncio
 import logging
 import secrets
 
+from geosip.gateways.sipua import SipUA, new_request
 from geosip.sip import ParseError, Request, Response, SipUri
 
 from .component import Component
 from .mapping import AddressMap
 from .settings import Settings, host_port
-from .sipua import SipUA
 
 log = logging.getLogger("geosip.gateways.xmpp")
 
@@ -42,7 +42,8 @@ class Gateway:
         self.map = AddressMap(settings.component, settings.gateway_domain,
                               settings.domain_separator)
         self.proxy = host_port(settings.proxy, "proxy")
-        self.ua = SipUA(self.on_sip_message, user_agent="geosip-xmpp-gateway")
+        self.ua = SipUA(*host_port(settings.sip_listen, "sip_listen"), proxy=self.proxy,
+                        handler=self.on_sip_request, user_agent="geosip-xmpp-gateway")
         host, port = host_port(settings.server, "server")
         self.component = Component(settings.component, settings.secret, host, port,
                                    self.on_chat)
@@ -50,8 +51,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind the SIP port (OSError when taken) and start connecting to XMPP."""
-        await self.ua.listen(*host_port(self.settings.sip_listen, "sip_listen"))
-        log.info("XMPP gateway: SIP on %s:%s, component %s via %s", *self.ua.local,
+        await self.ua.start()
+        log.info("XMPP gateway: SIP on %s, component %s via %s", self.ua.uri_host,
                  self.settings.component, self.settings.server)
         self.component.connect()
 
@@ -60,6 +61,15 @@ class Gateway:
         self.ua.close()
 
     # ---- SIP -> XMPP -------------------------------------------------------------------
+
+    async def on_sip_request(self, request: Request, source: tuple[str, int]) -> Response:
+        """Each new request from the core (the UA absorbs retransmissions): MESSAGE is
+        carried over, OPTIONS (a keepalive probe) answered 200, the rest 405."""
+        if request.method == "MESSAGE":
+            return self.on_sip_message(request)
+        response = request.make_response(200 if request.method == "OPTIONS" else 405)
+        response.add_header("Allow", "MESSAGE, OPTIONS")
+        return response
 
     def on_sip_message(self, request: Request) -> Response:
         tag = secrets.token_hex(6)
@@ -83,6 +93,7 @@ class Gateway:
         except UnicodeDecodeError:
             return request.make_response(400, "Body Not UTF-8", to_tag=tag)
         if not self.component.online:
+            log.info("MESSAGE from %s to %s: 503, the XMPP link is down", sender, target)
             response = request.make_response(503, "XMPP Server Unreachable", to_tag=tag)
             response.add_header("Retry-After", str(self.settings.retry_after))
             return response
@@ -109,12 +120,9 @@ class Gateway:
 
     async def _relay(self, target: str, sender: str, body: str, our_jid: str,
                      from_bare: str, message_id: str) -> None:
-        request = Request("MESSAGE", target, [
-            ("Max-Forwards", "70"), ("From", f"<{sender}>;tag={secrets.token_hex(6)}"),
-            ("To", f"<{target}>"), ("Call-ID", f"{secrets.token_hex(10)}@xmpp-gw"),
-            ("CSeq", "1 MESSAGE"), ("Content-Type", "text/plain;charset=UTF-8")],
-            body.encode("utf-8"))
-        response = await self.ua.request(request, self.proxy)
+        request = new_request("MESSAGE", target, sender, body=body.encode("utf-8"),
+                              content_type="text/plain;charset=UTF-8")
+        response = await self.ua.request(request)
         log.debug("XMPP %s -> SIP %s: %d", from_bare, target, response.status)
         if response.status >= 300:
             condition = _CONDITIONS.get(response.status, "service-unavailable")
