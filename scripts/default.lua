@@ -204,7 +204,18 @@ function ksr_route_gateways()
   end
   if gw.gateway_domain and KSR.pv.get("$rd") == gw.gateway_domain then
     KSR.pv.sets("$du", "sip:" .. (gw.sip_listen or "127.0.0.1:5090"))
+    KSR.tm.t_on_failure("ksr_failure_gateway")
     ksr_route_relay()
+  end
+end
+
+-- The gateway said 503 (its XMPP server is down): a proxy forwards a 503 as 500 (RFC
+-- 3261 §16.7 step 6), so say "unavailable, retry" to the sender ourselves.
+function ksr_failure_gateway()
+  if KSR.pv.get("$T_reply_code") == 503 then
+    local gw = geosip.gateways.xmpp
+    KSR.hdr.append_to_reply("Retry-After: " .. (gw.retry_after or 30) .. "\r\n")
+    KSR.tm.t_reply(503, "XMPP Server Unreachable")
   end
 end
 
