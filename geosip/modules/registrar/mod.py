@@ -25,6 +25,11 @@ PARAMS = (
     Param("use_path", 0, "1: store the Path headers of a REGISTER (RFC 3327)"),
     Param("path_mode", 2, "0 off (no Path in the 200), 1 lazy (Path in the 200 if "
           "Supported: path), 2 strict (also 420 without Supported: path)"),
+    Param("received_avp", "$avp(RECEIVED)", "AVP holding the received URI that "
+          "nathelper's fix_nated_register sets (the same name as nathelper's "
+          "received_avp; empty: none)"),
+    Param("received_param", "received", "Contact parameter holding a received URI "
+          "(nathelper's add_rcv_param at a proxy in front; empty: none)"),
 )
 
 

@@ -15,14 +15,16 @@ Return codes (Kamailio's): 1 bindings inserted, 2 only updated, 3 only removed,
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING, cast
 
+from geosip.modules.nathelper import api as nat
 from geosip.modules.tm import api as tm
 from geosip.modules.usrloc import api as ul
+from geosip.script import pv
 from geosip.script.exports import ksr
+from geosip.sip import SipUri
 from geosip.sip.address import Address
 from geosip.sip.errors import ParseError
 
@@ -116,29 +118,31 @@ def _methods(ctx: "RequestContext", address: Address) -> frozenset[str] | None:
 
 def _received(ctx: "RequestContext", address: Address) -> str | None:
     """Where the REGISTER came from, for a client behind NAT: lookup then sends there
-    ($du) instead of to its Contact. NAT is detected as Kamailio's default
+    ($du) instead of to its Contact. As Kamailio's registrar: the received_avp that
+    nathelper's fix_nated_register() set, else the contact's received_param (nathelper's
+    add_rcv_param at a proxy in front). Else NAT is detected as Kamailio's default
     configuration does with nat_uac_test(19) before fix_nated_register(): a private
     (RFC 1918/6598) Contact host, or a top Via whose sent-by is not the source
     address (flags 2 and 16)."""
+    avp = str(SETTINGS["received_avp"] or "")
+    if avp:
+        stored = pv.parse(avp).get(ctx)
+        if isinstance(stored, str) and stored:
+            return stored
+    param = str(SETTINGS["received_param"] or "")
+    if param:
+        uri_params = address.uri.params if isinstance(address.uri, SipUri) else None
+        value = _unquote(address.params.get(param)
+                         or (uri_params.get(param) if uri_params is not None else None))
+        if value:
+            return value
     source = ctx.inbound.source
     via = ctx.msg.top_via
-    behind_nat = (_private(getattr(address.uri, "host", ""))
+    behind_nat = (nat.is_private(getattr(address.uri, "host", ""))
                   or via.host.strip("[]") != source.host or (via.port or 5060) != source.port)
     if not behind_nat:
         return None
-    host = source.host if ":" not in source.host else f"[{source.host}]"
-    return f"sip:{host}:{source.port};transport={source.proto}"
-
-
-def _private(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return (ip.is_private and not ip.is_loopback) or ip in _CGNAT
-
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")   # RFC 6598 shared address space
+    return nat.source_uri(source)
 
 
 def _path(ctx: "RequestContext") -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""nathelper: NAT traversal helpers (Kamailio's nathelper module)."""
