@@ -3,10 +3,11 @@ scripts/default.lua and geosip.gateways.xmpp starts the gateway process; prosody
 XMPP server, tests/support/prosody.py) has the component and the user juliet, who is a
 slixmpp ClientXMPP on a loop of its own here; the SIP side is sipp.
 
-One test, in the order a user would live it: SIP -> XMPP, presence subscription,
+The first test, in the order a user would live it: SIP -> XMPP, presence subscription,
 XMPP -> SIP to a registered phone, prosody restarted (503 with Retry-After while it is
 down, delivered again once the gateway is back), the gateway killed (geosip starts it
-again), geosip stopped (the gateway goes with it).
+again), geosip stopped (the gateway goes with it). The second: with --workers 2, one
+gateway, a child of worker 0, replaced along with worker 0 when it dies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +253,70 @@ def test_sip_and_xmpp_users_chat_through_the_gateway(
     # geosip stops: its gateway goes with it
     assert server.stop() == 0
     assert not _alive(new_pid)
+
+
+WORKERS_SCRIPT = """
+function ksr_request_route()
+  if KSR.is_MESSAGE() and KSR.pv.get("$rd") == "%(gw_domain)s" then
+    KSR.pv.sets("$du", "sip:%(gateway)s")
+    KSR.tm.t_relay()
+    return
+  end
+  KSR.sl.sl_send_reply(404, "Not here")
+end
+geosip = { gateways = { xmpp = {
+  component = "%(component)s", secret = "%(secret)s", server = "%(server)s",
+  sip_listen = "%(gateway)s", proxy = "%(proxy)s", gateway_domain = "%(gw_domain)s" } } }
+"""
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_with_workers_worker_0_runs_the_one_gateway(
+        prosody: Prosody, start: Callable[..., Any], sipp: Callable[..., Sipp],
+        free_port: Callable[..., int], tmp_path: Path) -> None:
+    core_port, gateway_port = free_port(), free_port()
+    script = tmp_path / "workers.lua"
+    script.write_text(WORKERS_SCRIPT % {
+        "gw_domain": GW_DOMAIN, "gateway": f"{HOST}:{gateway_port}", "component": COMPONENT,
+        "secret": prosody.secret, "server": f"{HOST}:{prosody.component_port}",
+        "proxy": f"{HOST}:{core_port}"})
+    server = start("-c", str(script), "-l", f"udp:{HOST}:{core_port}", "--workers", "2")
+    server.wait_for_count("geosip ready", 2)
+    pid = _gateway_pid(server)
+    worker0 = _parent(pid)
+    assert worker0 != server.proc.pid  # a worker's child, not the supervising parent's
+    server.wait_for(f"XMPP component {COMPONENT} connected")
+    juliet = XmppUser(f"juliet@{XMPP_DOMAIN}/test", "julietpw", prosody.c2s_port)
+    try:
+        juliet.wait_online()
+        for n in range(4):  # from four source ports: the kernel spreads them over workers
+            sent = sipp(f"m{n}", SCENARIOS / "xmpp_message_uac.xml", port=free_port(),
+                        remote=f"{HOST}:{core_port}", extra=["-s", f"juliet*{XMPP_DOMAIN}"],
+                        keys={"domain": GW_DOMAIN, "from": f"romeo@{HOST}",
+                              "text": f"hello {n}"}).run()
+            assert [m.status for m in sent.finals()] == [202], sent.report()
+            assert juliet.next("message")[3].strip() == f"hello {n}"
+        # worker 0 dies: its gateway goes with it, the new worker 0 starts another
+        os.kill(worker0, 9)
+        new_pid = _gateway_pid(server, after=1)
+        assert _parent(new_pid) not in (worker0, server.proc.pid)
+        deadline = time.monotonic() + WAIT  # PDEATHSIG: SIGTERM, then a clean stop
+        while _alive(pid) and not _zombie(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid) or _zombie(pid), _log(server)
+        assert sum("gateway xmpp started" in line for line in server.lines) == 2
+    finally:
+        juliet.close()
+    assert server.stop() == 0
+    assert not _alive(new_pid)
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    return False
