@@ -37,6 +37,7 @@ class Component(ComponentXMPP):
         self.stopping = False
         self.reconnect_delay = reconnect_delay
         self.max_backoff = max_backoff
+        self._delay = reconnect_delay  # doubles while links drop before the handshake
         # slixmpp's component answers probes from its roster, with `unsubscribed` for a
         # contact it does not know: that would undo the approval below.
         self.del_event_handler("presence_probe", self._handle_probe)
@@ -50,6 +51,7 @@ class Component(ComponentXMPP):
 
     def _on_session_start(self, _: Any) -> None:
         self.online = True
+        self._delay = self.reconnect_delay
         log.info("XMPP component %s connected to %s:%s", self.boundjid.bare,
                  self.server_host, self.server_port)
 
@@ -59,8 +61,11 @@ class Component(ComponentXMPP):
             return
         log.warning("XMPP link down (%s)%s: connecting again", reason or "closed",
                     "" if was_online else " before the handshake")
-        # Not from inside the event: slixmpp finishes its own clean-up first.
-        self.loop.call_later(self.reconnect_delay, self._reconnect)
+        # Not from inside the event: slixmpp finishes its own clean-up first. A link
+        # that keeps dropping before the handshake (a wrong secret) waits longer each time.
+        self.loop.call_later(self._delay, self._reconnect)
+        if not was_online:
+            self._delay = min(self._delay * 2, self.max_backoff)
 
     def _reconnect(self) -> None:
         if not self.stopping and self.transport is None:
