@@ -27,7 +27,7 @@ geosip = {
   -- geosip's default set plus the registrar, its location store (in memory) and digest
   -- authentication against the subscriber table (Kamailio's kamailio.cfg WITH_AUTH)
   modules = { "tm", "tmx", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "corex",
-              "async", "xlog", "usrloc", "registrar", "auth", "auth_db" },
+              "async", "xlog", "usrloc", "registrar", "auth", "auth_db", "nathelper" },
   -- add "msilo" (and msilo = { ... } parameters) to keep MESSAGEs for users who are
   -- offline until they register: see the MESSAGE section below
 }
@@ -124,10 +124,56 @@ function ksr_route_reqinit()
   end
 end
 
--- The top Via's sent-by is not where the request came from: the caller is behind NAT.
--- Replies then go back to the source address and port (RFC 3581, as if rport had been
--- asked for). A simple test in place of nathelper's nat_uac_test(), which geosip lacks.
+-- ==== NAT traversal (Kamailio's WITH_NAT, nathelper) ===================================
+-- A phone behind NAT, or a WebSocket client (RFC 7118: its Via and Contact name a
+-- made-up .invalid host), is reached where its requests came from, not at its Contact:
+--  * requests: nat_uac_test(19) (a private Contact, or a Via that is not the source)
+--    or WebSocket -> replies go to the source port (force_rport); a REGISTER keeps the
+--    source as the binding's received address (fix_nated_register: lookup sends there
+--    later); any other first-hop request gets ;alias=ip~port~proto on its Contact;
+--  * replies from a callee behind NAT or over WebSocket: ;alias on their Contact too;
+--  * requests within the dialog then carry the alias in their Request-URI, and
+--    handle_ruri_alias() sends them there ($du): over the client's own connection.
+-- Without the nathelper module a plain test stands in (the Via is not the source).
 function ksr_route_natdetect()
+  if not KSR.nathelper then
+    ksr_route_natdetect_plain()
+    return
+  end
+  KSR.force_rport()
+  if KSR.nathelper.nat_uac_test(19) > 0 or KSR.nathelper.nat_uac_test(64) > 0 then
+    if KSR.is_REGISTER() then
+      KSR.nathelper.fix_nated_register()
+    elseif KSR.siputils.is_first_hop() > 0 then
+      KSR.nathelper.set_contact_alias()
+    end
+    KSR.setflag(FLT_NATS)
+  end
+end
+
+-- Within a dialog: a Request-URI with ;alias (added above) goes to that address.
+function ksr_route_dlguri()
+  if KSR.nathelper and not KSR.pv.get("$du") then
+    KSR.nathelper.handle_ruri_alias()
+  end
+end
+
+-- A reply (ksr_reply_route): a callee behind NAT or over WebSocket answering (its
+-- Contact private or the reply over WebSocket) gets ;alias on its Contact, so that the
+-- caller's ACK and BYE reach it through handle_ruri_alias.
+function ksr_route_natmanage_reply()
+  if not KSR.nathelper then
+    return
+  end
+  local status = KSR.pv.get("$rs")
+  if status > 100 and status < 300 and KSR.nathelper.nat_uac_test(1 + 64) > 0 then
+    KSR.nathelper.set_contact_alias()
+  end
+end
+
+-- Without nathelper: the top Via's sent-by is not where the request came from, so
+-- replies go back to the source address and port (RFC 3581, as if rport was asked).
+function ksr_route_natdetect_plain()
   local via = KSR.pv.get("$hdr(Via)") or ""
   local sentby = string.match(via, "^%s*[Ss][Ii][Pp]%s*/%s*2%.0%s*/%s*%a+%s+([^;,%s]+)") or ""
   local host, port = string.match(sentby, "^%[(.-)%]:?(%d*)$")
@@ -140,6 +186,7 @@ function ksr_route_natdetect()
     KSR.setflag(FLT_NATS)
   end
 end
+-- ==== end of the NAT section ============================================================
 
 -- Requests within a dialog (with a To tag)
 function ksr_route_withindlg()
@@ -148,6 +195,7 @@ function ksr_route_withindlg()
   end
   -- take the path the dialog's Record-Route set lays down
   if KSR.rr.loose_route() > 0 then
+    ksr_route_dlguri()
     ksr_route_relay()
   end
   if KSR.is_ACK() then
@@ -344,6 +392,7 @@ function ksr_failure_manage()
   end
 end
 
--- Every reply to a transaction of ours (Kamailio's reply_route): nothing to change.
+-- Every reply to a transaction of ours (Kamailio's reply_route).
 function ksr_reply_route()
+  ksr_route_natmanage_reply()
 end

@@ -12,7 +12,11 @@ What a user notices, as Kamailio's kamailio.cfg (WITH_AUTH) answers:
 - a wrong password, or a user nobody added, gets a fresh 401 again (auth_check < 0 ->
   auth_challenge) and nothing is registered;
 - a registered user is then reached by a caller from outside (lookup("location")),
-  a WebSocket client too (RFC 7118, issue 3 item 5), over its own connection.
+  a WebSocket client too (RFC 7118, issue 3 item 5), over its own connection, and the
+  whole call completes: the caller's ACK and BYE reach the client through the Contact
+  alias (nathelper);
+- a phone behind NAT (a private Contact that is not its source address) is reached at
+  its source address, and so are the requests within the call.
 """
 
 from __future__ import annotations
@@ -215,11 +219,23 @@ def test_a_websocket_client_registers_with_its_password_and_is_called(
         assert invite.start == f"INVITE {ws.contact.strip('<>')} SIP/2.0", context()
         ws.answer(invite, 180, "Ringing")
         ws.answer(invite, 200, "OK", f"Contact: {ws.contact}\r\n")
+        # The caller's ACK and BYE go to the client's Contact (a .invalid host): the
+        # 200 reached the caller with ;alias=ip~port~5 on it (nathelper's
+        # set_contact_alias in ksr_reply_route), and handle_ruri_alias sends them to
+        # that address: over the client's own connection (RFC 7118 §5).
+        ack = ws.incoming("ACK")
+        bye = ws.incoming("BYE")
+        ws.answer(bye, 200, "OK")
         called = caller.wait()
+        port = ws.local_port
     context_text = context(called)
-    # The caller got the answer: the call is established.
-    assert [m.status for m in called.received("INVITE", 200)][:1] == [200], context_text
-    # Known gap: the caller's ACK and BYE go to the client's Contact (a .invalid host)
-    # and geosip has no nathelper (set_contact_alias / handle_ruri_alias) to map it back
-    # to the connection, so they do not reach the client and the BYE fails.
+    assert (called.returncode, called.successful) == (0, 1), context_text
+    [ok] = called.received("INVITE", 200)
+    [contact] = ok.values("contact")
+    assert re.fullmatch(rf"<{re.escape(ws.contact.strip('<>'))};alias=127\.0\.0\.1~"
+                        rf"{port}~5>", contact), context_text
+    # the alias went out of the Request-URI before the requests reached the client
+    for request in (ack, bye):
+        assert request.start.split()[1] == ws.contact.strip("<>"), context_text
+    assert len(called.received("BYE", 200)) == 1, context_text
     p.assert_no_tracebacks()

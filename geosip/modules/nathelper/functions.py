@@ -164,7 +164,7 @@ def fix_nated_contact(ctx: RequestContext) -> int:
 def fix_nated_register(ctx: RequestContext) -> int:
     """Store the REGISTER's source as sip:ip:port;transport=x in the received_avp AVP;
     registrar's save() keeps it as the binding's received address (lookup then sends
-    there) and lists it as received= in the 200."""
+    there)."""
     name = str(SETTINGS.get("received_avp") or "")
     if not name:
         return 1   # Kamailio: nothing to do without received_avp

@@ -18,7 +18,7 @@ DEFAULT = ROOT / "scripts" / "default.lua"
 COMPAT = ROOT / "tests" / "integration" / "scripts" / "compat.lua"
 
 # default.lua tests `if KSR.<module> then` before using these (next issues bring them)
-GUARDED = {"registrar", "auth", "auth_db", "msilo"}
+GUARDED = {"registrar", "auth", "auth_db", "msilo", "nathelper"}
 
 _CALL = re.compile(r"KSR\.(\w+)(?:\.(\w+))?\s*\(")
 
@@ -46,7 +46,7 @@ def test_calls_only_exported_functions(path: Path) -> None:
 def test_default_guards_the_modules_outside_the_default_set() -> None:
     assert not GUARDED & set(registry.DEFAULT_MODULES)
     text = DEFAULT.read_text()
-    for module in ("registrar", "auth_db"):
+    for module in ("registrar", "auth_db", "nathelper"):
         assert f"if not KSR.{module}" in text or f"if KSR.{module}" in text
 
 
