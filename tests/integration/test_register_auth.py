@@ -239,3 +239,66 @@ def test_a_websocket_client_registers_with_its_password_and_is_called(
         assert request.start.split()[1] == ws.contact.strip("<>"), context_text
     assert len(called.received("BYE", 200)) == 1, context_text
     p.assert_no_tracebacks()
+
+
+PRIVATE = "192.168.1.20:5060"   # the phone's own address, behind its NAT
+
+
+def register_behind_nat(addr: str, port: int, user: str, password: str) -> str:
+    """A phone behind NAT registers over UDP: its Via and Contact name its private
+    address, and its packets come from 127.0.0.1:port (the NAT's public side). It
+    answers the digest challenge; returns the final response."""
+    host, proxy_port = addr.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, port))
+        sock.settimeout(5)
+
+        def exchange(cseq: int, extra: str = "") -> str:
+            text = (f"REGISTER sip:{DOMAIN} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {PRIVATE};branch=z9hG4bK-nat{cseq}\r\n"
+                    f"From: <sip:{user}@{DOMAIN}>;tag=nat1\r\nTo: <sip:{user}@{DOMAIN}>\r\n"
+                    f"Call-ID: nat-reg@192.168.1.20\r\nCSeq: {cseq} REGISTER\r\n"
+                    f"Max-Forwards: 70\r\nContact: <sip:{user}@{PRIVATE}>\r\n"
+                    f"Expires: 300\r\n{extra}Content-Length: 0\r\n\r\n")
+            sock.sendto(text.encode(), (host, int(proxy_port)))
+            while True:
+                answer = sock.recv(65535).decode(errors="replace")
+                if not answer.startswith("SIP/2.0 1"):
+                    return answer
+
+        asked = exchange(1)
+        found = re.search(r"(?mi)^WWW-Authenticate: *(.*?)\r?$", asked)
+        assert found, asked
+        credentials = authorization(found.group(1), "REGISTER", f"sip:{DOMAIN}", user,
+                                    password)
+        return exchange(2, f"Authorization: {credentials}\r\n")
+
+
+def test_a_phone_behind_nat_is_reached_at_its_source_address(
+    server: Proxy, sipp: Callable[..., Sipp], free_port: Callable[..., int],
+) -> None:
+    """Issue 5: the registrar keeps where a NATed phone's REGISTER came from (nathelper's
+    fix_nated_register in default.lua), lookup sends the INVITE there, and the phone's
+    private Contact in its 200 gets ;alias so that the caller's ACK and BYE reach it
+    through the NAT too (handle_ruri_alias). Without the REGISTER's rport, so the 401
+    and 200 go back to the source only because the script forces rport."""
+    p = server
+    port = free_port()
+    answer = register_behind_nat(p.addr(), port, "alice", "secret")
+    assert answer.startswith("SIP/2.0 200 "), answer + explain(p)
+    # the phone behind the NAT answers on the NAT's public port (the socket is free again)
+    callee = sipp("phone", SCENARIOS / "nat_phone_uas.xml", port=port,
+                  keys={"user": "alice", "private": PRIVATE}).start().wait_listening()
+    caller = sipp("caller", SCENARIOS / "call_aor_uac.xml", port=free_port(),
+                  remote=p.addr(), keys={"callee": "alice"}).run()
+    answered = callee.wait()
+    context = explain(p, caller, answered)
+    assert (caller.returncode, caller.successful, answered.returncode) == (0, 1, 0), context
+    [invite] = answered.received("INVITE")
+    assert invite.uri == f"sip:alice@{PRIVATE}", context
+    [ok] = caller.received("INVITE", 200)
+    assert ok.values("contact") == [f"<sip:alice@{PRIVATE};alias={HOST}~{port}~1>"], context
+    for method in ("ACK", "BYE"):
+        [request] = answered.received(method)
+        assert request.uri == f"sip:alice@{PRIVATE}", context   # the alias went out
+    p.assert_no_tracebacks()
