@@ -230,9 +230,11 @@ def test_default_script_reads(tmp_path: Path) -> None:
     """scripts/default.lua: the embedded defaults (`geosip run` with no file)."""
     got = read_config(default_script())
     assert got.listen == ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
-    # the default set plus the registrar, its location store and digest authentication
+    # the default set plus the registrar, its location store, digest authentication
+    # and the NAT helpers
     assert got.modules == {name: {} for name in (*registry.DEFAULT_MODULES, "usrloc",
-                                                  "registrar", "auth", "auth_db")}
+                                                  "registrar", "auth", "auth_db",
+                                                  "nathelper")}
     assert dataclasses.replace(got, script=None, modules=None) == ScriptConfig()
 
 
