@@ -27,6 +27,7 @@ import gevent
 from gevent.event import Event
 
 from geosip.cli.listen import Listen, parse_listen
+from geosip.cli.services import ServiceError, start_services
 from geosip.core.core import Core
 from geosip.core.router import Router, load_router
 from geosip.core.routing import Myself
@@ -269,7 +270,7 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
     handlers.append(gevent.signal_handler(signal.SIGHUP, _reload, router))
     started: list["ModuleExports"] = []  # modules whose start() ran: destroy() them
-    stopping: list[Callable[[], None]] = []  # the control interface's stop()
+    stopping: list[Callable[[], None]] = []  # services' stop() (cli/services.py)
     try:
         for listen in listens:
             try:
@@ -294,42 +295,11 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
         core.tm.start()
         transport.start()
         started.extend(_start_modules(router, core))
-        # ---- control interface (issue 8): JSON-RPC on the Unix socket (and HTTP) ----
-        from geosip.rpc.server import ControlError, start_control
         if not worker:  # the only process, or worker 0 of several
             try:
-                control = start_control(
-                    core, router, getattr(getattr(router, "engine", None), "modules", ()),
-                    config.modules, socket_path=options.rpc_socket or config.rpc.socket,
-                    data_dir=options.data_dir, http=options.rpc_http or config.rpc.http,
-                    auth=config.rpc.auth, allow=config.rpc.allow)
-            except ControlError as e:
-                return _fail(str(e), 1)
-            stopping.append(control.stop)
-        # ---- end of the control interface ----
-        # ---- SNMP agent (issue 8; snmp/child.py): a child process of whoever serves the
-        # control interface it reads (the only process, or worker 0)
-        if not worker:
-            from geosip.snmp.child import agent_child
-            try:
-                snmp_agent = agent_child(config.snmp, options.snmp, options.data_dir,
-                                         options.rpc_socket or config.rpc.socket)
-            except ValueError as e:
-                return _fail(str(e), 2)
-            if snmp_agent is not None:
-                from geosip.cli.children import Supervisor
-                agent = Supervisor([snmp_agent])
-                agent.start()
-                stopping.append(agent.stop)
-        # ---- end of the SNMP agent ----
-        # ---- gateway processes (issue 7; cli/children.py): the only process or worker
-        # 0 starts them, as it serves the control interface; never the workers' parent
-        if not worker and config.gateways:
-            from geosip.cli.children import Supervisor, gateway_children
-            gateways = Supervisor(gateway_children(config.gateways))
-            gateways.start()
-            stopping.append(gateways.stop)
-        # ---- end of the gateway processes ----
+                start_services(core, router, config, options, stopping)
+            except ServiceError as e:
+                return _fail(str(e), e.code)
         if options.config is not None and options.router is not None:
             log.warning("config %s is checked but not loaded: routing with the %r router",
                         options.config, router_name)
@@ -341,8 +311,8 @@ def _serve(options: RunOptions, config: "ScriptConfig", router: Router, router_n
         log.info("stopping on %s", stopped_by[0])
         return 0
     finally:
-        for stop_control in stopping:
-            stop_control()
+        for stop_service in stopping:
+            stop_service()
         for module in started:
             _stop_module(module)
         transport.stop()
