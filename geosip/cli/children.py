@@ -116,6 +116,19 @@ class Supervisor:
                 return running.process.pid
         return None
 
+    def status(self) -> list[dict[str, object]]:
+        """Each child: name, pid (0 while it is down), running, restarts, uptime in
+        seconds (the control interface's gateway.list and core.ps)."""
+        now = time.monotonic()
+        out: list[dict[str, object]] = []
+        for running in self._running:
+            process = running.process
+            up = process is not None and process.poll() is None
+            out.append({"name": running.child.name, "pid": process.pid if up else 0,
+                        "running": up, "restarts": running.restarts,
+                        "uptime": int(now - running.started_at) if up else 0})
+        return out
+
     def start(self) -> None:
         """Spawn every child and a greenlet watching each; returns at once."""
         self._stopping = False

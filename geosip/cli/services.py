@@ -54,5 +54,14 @@ def start_services(core: "Core", router: "Router", config: "ScriptConfig",
     children = ([agent] if agent is not None else []) + gateway_children(config.gateways)
     if children:
         supervisor = Supervisor(children)
+        control.context.children = supervisor  # core.ps, gateway.list
+        for child in gateway_children(config.gateways):
+            name = child.name.removeprefix("gateway ")
+            core.stats.gauge(f"gateway:{name}_up", _is_up(supervisor, child.name))
         supervisor.start()
         stopping.append(supervisor.stop)
+
+
+def _is_up(supervisor: Any, name: str) -> Callable[[], int]:
+    """gateway:<name>_up: 1 while the gateway's process runs (SNMP's gateway table)."""
+    return lambda: int(any(c["name"] == name and c["running"] for c in supervisor.status()))

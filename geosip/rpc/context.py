@@ -22,6 +22,7 @@ class RpcContext:
     started: float = field(default_factory=time.time)
     reloads: int = 0                            # app_lua.reload's version counter
     dispatcher: Any = None                      # the Dispatcher serving (system.*)
+    children: Any = None                        # cli/children.py Supervisor, if any
 
     @property
     def engine(self) -> Any:

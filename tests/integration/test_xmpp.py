@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import queue
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -248,6 +251,11 @@ def test_sip_and_xmpp_users_chat_through_the_gateway(
         status, _ = message("after the crash")
         assert status == 202
         assert juliet.next("message")[3].strip() == "after the crash"
+        # what an operator sees: geosipctl gateway.list and the gateway:xmpp_up gauge
+        [gateway] = json.loads(_ctl(tmp_path, "--json", "gateway.list"))
+        assert (gateway["name"], gateway["pid"], gateway["running"], gateway["restarts"]) \
+            == ("gateway xmpp", new_pid, True, 1)
+        assert "gateway:xmpp_up = 1" in _ctl(tmp_path, "stats.get_statistics", "gateway:")
     finally:
         juliet.close()
     # geosip stops: its gateway goes with it
@@ -268,6 +276,14 @@ geosip = { gateways = { xmpp = {
   component = "%(component)s", secret = "%(secret)s", server = "%(server)s",
   sip_listen = "%(gateway)s", proxy = "%(proxy)s", gateway_domain = "%(gw_domain)s" } } }
 """
+
+
+def _ctl(cwd: Path, *args: str) -> str:
+    """`geosipctl ARGS` in `cwd`, where geosip run's default data dir and socket are."""
+    done = subprocess.run([sys.executable, "-m", "geosip.cli.ctl", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
 
 
 def _parent(pid: int) -> int:

@@ -46,9 +46,23 @@ def info(ctx: Any) -> dict[str, Any]:
 
 @rpc("core.ps")
 def ps(ctx: Any) -> list[Any]:
-    """The server's processes: a flat array of pid, description pairs (one process:
-    every greenlet lives in it)."""
-    return [os.getpid(), "main process - SIP core, routing and control interface"]
+    """The server's processes: a flat array of pid, description pairs: this one (every
+    greenlet lives in it; with --workers, worker 0, which serves this interface), then
+    the child processes it runs (SNMP agent, gateways) while they are up."""
+    worker = getattr(ctx.core, "worker", None)
+    role = "main process" if worker is None else f"worker {worker}"
+    out: list[Any] = [os.getpid(), f"{role} - SIP core, routing and control interface"]
+    for child in ctx.children.status() if ctx.children is not None else ():
+        if child["running"]:
+            out += [child["pid"], child["name"]]
+    return out
+
+
+@rpc("gateway.list")
+def gateway_list(ctx: Any) -> list[dict[str, Any]]:
+    """The child processes geosip run keeps running (gateways, the SNMP agent): name,
+    pid (0 while down), running, restarts, uptime (seconds)."""
+    return ctx.children.status() if ctx.children is not None else []
 
 
 @rpc("core.tcp_info")
@@ -67,4 +81,4 @@ def tcp_info(ctx: Any) -> dict[str, int]:
             "write_queued_bytes": 0}
 
 
-COMMANDS = (version, uptime, info, ps, tcp_info)
+COMMANDS = (version, uptime, info, ps, tcp_info, gateway_list)

@@ -107,6 +107,40 @@ def test_uptime_version_ps(ctx: RpcContext) -> None:
     assert call(ctx, "core.tcp_info")["opened_connections"] == 0
 
 
+def test_child_processes_in_core_ps_and_gateway_list(ctx: RpcContext) -> None:
+    """The processes geosip run keeps (cli/children.py): listed while they run, with
+    their restarts; a killed one is down until the supervisor starts it again."""
+    import os
+    import signal
+    import sys
+    import time
+
+    import gevent
+
+    from geosip.cli.children import Child, Supervisor
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    ctx.children = Supervisor([Child("gateway demo", sleeper)], backoff=0.2)
+    ctx.children.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not call(ctx, "gateway.list")[0]["running"] and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        [demo] = call(ctx, "gateway.list")
+        assert demo["name"] == "gateway demo" and demo["running"] and demo["restarts"] == 0
+        assert call(ctx, "core.ps") == [os.getpid(), call(ctx, "core.ps")[1],
+                                        demo["pid"], "gateway demo"]
+        os.kill(demo["pid"], signal.SIGKILL)
+        while call(ctx, "gateway.list")[0]["restarts"] == 0 and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        [again] = call(ctx, "gateway.list")
+        assert again["restarts"] == 1 and again["pid"] != demo["pid"]
+    finally:
+        ctx.children.stop()
+    assert call(ctx, "gateway.list")[0]["running"] is False
+    assert len(call(ctx, "core.ps")) == 2
+
+
 def test_tm_stats_shape(ctx: RpcContext) -> None:
     ctx.stats.inc("tm:UAS_transactions", 4)
     ctx.stats.final_reply(486)
