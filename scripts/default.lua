@@ -41,6 +41,18 @@ geosip = {
 --   sip_listen = "127.0.0.1:5090", proxy = "127.0.0.1:5060",
 --   gateway_domain = "xmpp-gw.example.com", domain_separator = "*" } }
 
+-- The SMS gateway (gateways/sms/README.md), the same way: uncomment to text mobile
+-- phones. A MESSAGE to sip:+447700900123@sms.example.com or tel:+447700900123 goes out
+-- as an SMS (ksr_route_gateways below); an SMS to one of `numbers` comes here as a
+-- MESSAGE from sip:+4930123@sms.example.com to the user the number maps to.
+-- geosip.gateways = { sms = {
+--   listen = "127.0.0.1:5091", proxy = "127.0.0.1:5060", domain = "sms.example.com",
+--   numbers = { ["+447700900001"] = "sip:alice@example.com" },
+--   connector = "smpp", smpp = { host = "127.0.0.1", port = 2775, system_id = "geosip",
+--                                password = "smsc-secret" } } }
+-- Both gateways at once: geosip.gateways = { xmpp = { ... }, sms = { ... } }, each on a
+-- SIP port of its own (xmpp's sip_listen, sms's listen).
+
 FLT_NATS = 5        -- transaction flag: the caller is behind NAT
 FLB_NATB = 6        -- branch flag: the callee is behind NAT (set at REGISTER)
 
@@ -242,30 +254,60 @@ function ksr_route_auth()
   end
 end
 
--- MESSAGEs to the XMPP gateway's domain (geosip.gateways.xmpp.gateway_domain) are
--- relayed to the gateway on loopback (its sip_listen); it answers 202, or 503 with
--- Retry-After while its XMPP server is down. Off unless geosip.gateways.xmpp is set.
-function ksr_route_gateways()
-  local gw = geosip.gateways and geosip.gateways.xmpp
-  if not gw or gw.enabled == false or not KSR.is_MESSAGE() then
-    return
+-- ==== gateways: MESSAGEs to XMPP users and to mobile phones ============================
+-- A MESSAGE for a gateway goes to it on loopback; it answers 202 once the XMPP server or
+-- the SMS centre took the message, or 503 with Retry-After while it cannot pass it on
+-- (its XMPP server down, the SMSC busy or unbound). Off unless geosip.gateways has the
+-- gateway; the defaults below are the gateways' own (their settings.py).
+--  * sms: a tel: URI, or the SMS domain (geosip.gateways.sms.domain);
+--  * xmpp: the gateway domain (geosip.gateways.xmpp.gateway_domain).
+-- Test $rz before $rd: a tel: URI has no host ($rd is $null, as in Kamailio).
+-- MESSAGE_MAX_UDP is not applied here: the gateways listen on loopback, and the SMS
+-- gateway splits long text into SMS parts itself.
+local function ksr_message_gateway()
+  local gws = geosip.gateways
+  if not gws or not KSR.is_MESSAGE() then
+    return nil
   end
-  if gw.gateway_domain and KSR.pv.get("$rd") == gw.gateway_domain then
-    KSR.pv.sets("$du", "sip:" .. (gw.sip_listen or "127.0.0.1:5090"))
-    KSR.tm.t_on_failure("ksr_failure_gateway")
-    ksr_route_relay()
+  local sms, xmpp = gws.sms, gws.xmpp
+  if sms and sms.enabled ~= false and (KSR.pv.get("$rz") == "tel"
+      or KSR.pv.get("$rd") == (sms.domain or "sms.localhost")) then
+    return "sms", sms.listen or "127.0.0.1:5090"
   end
+  if xmpp and xmpp.enabled ~= false and KSR.pv.get("$rz") ~= "tel"
+      and KSR.pv.get("$rd") == (xmpp.gateway_domain or "xmpp-gw.example.com") then
+    return "xmpp", xmpp.sip_listen or "127.0.0.1:5090"
+  end
+  return nil
 end
 
--- The gateway said 503 (its XMPP server is down): a proxy forwards a 503 as 500 (RFC
--- 3261 §16.7 step 6), so say "unavailable, retry" to the sender ourselves.
-function ksr_failure_gateway()
-  if KSR.pv.get("$T_reply_code") == 503 then
-    local gw = geosip.gateways.xmpp
-    KSR.hdr.append_to_reply("Retry-After: " .. (gw.retry_after or 30) .. "\r\n")
-    KSR.tm.t_reply(503, "XMPP Server Unreachable")
+-- Relays a MESSAGE for a gateway there (and ends the route); returns for anything else.
+function ksr_route_gateways()
+  local name, listen = ksr_message_gateway()
+  if not name then
+    return
   end
+  KSR.pv.sets("$du", "sip:" .. listen)
+  KSR.pv.sets("$avp(gateway)", name)   -- for the failure route: which gateway said 503
+  KSR.tm.t_on_failure("ksr_failure_gateway")
+  ksr_route_relay()
 end
+
+GATEWAY_BUSY = { xmpp = "XMPP Server Unreachable", sms = "SMS Centre Busy" }
+
+-- The gateway said 503 (it cannot pass the message on now): a proxy forwards a 503 as
+-- 500 (RFC 3261 §16.7 step 6), so say "unavailable, retry" to the sender ourselves,
+-- with the gateway's Retry-After (RFC 3261 §21.5.4). Other failures (404/484 for a bad
+-- number, 415, ...) reach the sender as the gateway gave them.
+function ksr_failure_gateway()
+  if KSR.pv.get("$T_reply_code") ~= 503 then
+    return
+  end
+  local name = KSR.pv.get("$avp(gateway)")
+  KSR.hdr.append_to_reply("Retry-After: " .. (geosip.gateways[name].retry_after or 30) .. "\r\n")
+  KSR.tm.t_reply(503, GATEWAY_BUSY[name])
+end
+-- ==== end of the gateways section =======================================================
 
 -- Requests for a domain that is not ours
 function ksr_route_sipout()
@@ -329,6 +371,9 @@ end
 --    user next registers, ksr_route_message_dump() sends the kept messages in order,
 --    each with its original Date, each row deleted after the phone's 2xx;
 --  * without msilo: 404 Not Found, as for any other request.
+-- A registered user whose phones do not take it (no answer 408, 480, unreachable 503):
+-- with msilo it is kept and the sender gets 202 (ksr_failure_message, Kamailio's msilo
+-- README example); without msilo the sender gets the phone's answer.
 -- Size (RFC 3428 §7): a MESSAGE must not exceed 1300 bytes unless every hop has
 -- congestion control. A MESSAGE that would leave here over UDP larger than
 -- MESSAGE_MAX_UDP is answered 513 Message Too Large; MESSAGE_MAX_SIZE (0: none) bounds
@@ -351,6 +396,9 @@ function ksr_route_message()
   if not KSR.is_method("MESSAGE") then
     return
   end
+  -- the AOR the message is for: lookup turns the R-URI into a contact ($avps live as
+  -- long as the transaction, so the failure route reads it; Kamailio's example uses $ou)
+  KSR.pv.sets("$avp(message_aor)", KSR.pv.get("$ru"))
   local rc = KSR.registrar.lookup("location")
   if rc < 0 then
     KSR.tm.t_newtran()
@@ -372,7 +420,25 @@ function ksr_route_message()
     KSR.sl.sl_send_reply(513, "Message Too Large")
     KSR.x.exit()
   end
+  if KSR.msilo then
+    KSR.tm.t_on_failure("ksr_failure_message")
+  end
   ksr_route_relay()
+end
+
+-- Every contact of a registered user failed the MESSAGE. No answer (408), not available
+-- now (480) or not reachable (503, also tm's own when sending fails): keep it and
+-- answer 202 (Kamailio's msilo README: failure_route with m_store("$ou")). Refusals
+-- that storing would not cure (403, 415, 486, ...) reach the sender as they are.
+function ksr_failure_message()
+  if KSR.tm.t_is_canceled() > 0 or KSR.tm.t_check_status("^(408|480|503)$") < 0 then
+    return
+  end
+  if KSR.msilo.m_store_addr(KSR.pv.get("$avp(message_aor)")) > 0 then
+    KSR.tm.t_reply(202, "Accepted")
+  else
+    KSR.tm.t_reply(503, "Service Unavailable")
+  end
 end
 
 -- After a successful registration: deliver what msilo kept for the user.
