@@ -153,6 +153,22 @@ def test_request_values(lua: Scripts, name: str, expected: Any) -> None:
     assert lua.get(context(), name) == expected
 
 
+TEL_REQUEST = REQUEST.replace("INVITE sip:bob@example.com:5080;transport=udp",
+                              "MESSAGE tel:+44-7700-900123").replace("7 INVITE", "7 MESSAGE")
+
+
+def test_tel_request_uri_has_no_host(lua: Scripts) -> None:
+    """A tel: R-URI (RFC 3966) has a number and no host: $rd is $null, as Kamailio's
+    pv_get_xuri_attr answers for an empty host, so `$rd == "x"` is plainly false and a
+    script can test $rz first (scripts/default.lua's gateway section)."""
+    ctx = context(TEL_REQUEST)
+    assert [lua.get(ctx, n) for n in ("$ru", "$rz", "$rU", "$rd")] == \
+        ["tel:+44-7700-900123", "tel", "+44-7700-900123", None]
+    assert lua.lua(ctx, 'out(KSR.pv.get("$rd") == "sms.example.com") '
+                        'out(KSR.pv.is_null("$rd")) out(KSR.pv.getvs("$rd", "none"))') \
+        == [False, 1, "none"]
+
+
 def test_message_buffer_and_time(lua: Scripts) -> None:
     ctx = context()
     assert lua.get(ctx, "$mb") == REQUEST
