@@ -3,9 +3,10 @@
 Contract (https://www.jsonrpc.org/specification). `handle(data)` takes one request
 object or a batch (an array of them) and returns the response bytes, or None when
 nothing is to be answered (only notifications: requests without an "id"). Bad JSON is
--32700; a request that is not an object with "jsonrpc": "2.0" and a string "method"
-is -32600 (an empty batch too); an unknown method -32601; params that do not fit the
-command's signature (or that are neither an array nor an object) -32602. A command
+-32700 (so is JSON nested deeper than the decoder follows); a request that is not an
+object with "jsonrpc": "2.0" and a string "method" is -32600 (an empty batch too); an
+unknown method -32601; params that do not fit the command's signature (or that are
+neither an array nor an object) -32602. A command
 raises RpcError for Kamailio's application errors (its code and message are the
 answer); LookupError counts as 404 and ValueError as 400 with the exception's text,
 as usrloc's functions document; any other exception is a bug: logged with its
@@ -53,6 +54,8 @@ class Dispatcher:
             message = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             return _dump(_error(None, PARSE_ERROR, f"Parse error: {exc}"))
+        except RecursionError:  # [[[[... nested deeper than the decoder's stack
+            return _dump(_error(None, PARSE_ERROR, "Parse error: nested too deep"))
         if isinstance(message, list):
             if not message:
                 return _dump(_error(None, INVALID_REQUEST, "Invalid Request: empty batch"))

@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,10 +128,13 @@ class Control:
         log.info("control interface: JSON-RPC on unix:%s", path)
 
     def _unix_connection(self, sock: socket.socket, _address: Any) -> None:
-        sock.settimeout(READ_TIMEOUT)
+        # READ_TIMEOUT bounds the whole request, not each recv: a client trickling a
+        # byte at a time (slow loris) would otherwise hold the connection for hours.
+        deadline = time.monotonic() + READ_TIMEOUT
         data = b""
         try:
             while len(data) <= MAX_REQUEST:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 chunk = sock.recv(65536)
                 data += chunk
                 if not chunk or _complete(data):
@@ -156,7 +160,7 @@ class Control:
             raise ControlError(f"rpc http {spec} is not a loopback address: give it basic "
                                "auth (rpc.auth) or an allow-list (rpc.allow)")
         self.access = access
-        server = WSGIServer((host, port), self._wsgi, log=None, error_log=log)
+        server = _TimedWSGIServer((host, port), self._wsgi, log=None, error_log=log)
         try:
             server.start()
         except OSError as exc:
@@ -186,7 +190,13 @@ class Control:
             if not 0 <= length <= MAX_REQUEST:
                 start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
                 return [b"request too large\n"]
-            answer = self.dispatcher.handle(environ["wsgi.input"].read(length))
+            try:
+                body = environ["wsgi.input"].read(length)
+            except OSError:  # the body never came (READ_TIMEOUT) or the client left
+                start_response("408 Request Timeout", [("Content-Type", "text/plain"),
+                                                       ("Connection", "close")])
+                return [b"request body incomplete\n"]
+            answer = self.dispatcher.handle(body)
             start_response("200 OK", [("Content-Type", "application/json")])
             return [answer or b""]
         if path in ("/", "/RPC", "/metrics"):
@@ -205,6 +215,16 @@ class Control:
                 os.unlink(self._bound)
 
 
+class _TimedWSGIServer(WSGIServer):
+    """pywsgi waits for ever on a silent client: each connection's reads time out
+    after READ_TIMEOUT (an idle keep-alive connection too), so a slow loris cannot keep
+    thousands of connections, and the process's file descriptors, for itself."""
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        sock.settimeout(READ_TIMEOUT)
+        super().handle(sock, address)
+
+
 def _complete(data: bytes) -> bool:
     """The bytes so far are one whole JSON document (so the client need not half-close)."""
     text = data.rstrip()
@@ -214,6 +234,8 @@ def _complete(data: bytes) -> bool:
         json.loads(text)
     except ValueError:
         return False
+    except RecursionError:  # nested too deep ever to parse: let handle() answer -32700
+        return True
     return True
 
 

@@ -14,9 +14,11 @@ from . import store
 
 def _owner(aor: str | None) -> tuple[str | None, str | None]:
     """(user, domain) of "sip:user@domain" or "user@domain"; (None, None) for every
-    user. ValueError (400) for anything else."""
-    if not aor:
+    user. ValueError (400) for anything else, a number or a list too."""
+    if aor is None or aor == "":
         return (None, None)
+    if not isinstance(aor, str):  # JSON gives any type: a 400, not an AttributeError
+        raise ValueError(f"not a SIP AOR: {aor!r}")
     text = aor if aor.startswith(("sip:", "sips:")) else f"sip:{aor}"
     try:
         uri = parse_uri(text)
