@@ -282,9 +282,16 @@ local function ksr_message_gateway()
 end
 
 -- Relays a MESSAGE for a gateway there (and ends the route); returns for anything else.
+-- A tel: URI that no gateway takes has nowhere to go (t_relay cannot route a number and
+-- would answer 500): 416, the proxy's answer to a scheme it cannot serve (RFC 3261
+-- §16.3 step 2).
 function ksr_route_gateways()
   local name, listen = ksr_message_gateway()
   if not name then
+    if KSR.pv.get("$rz") == "tel" then
+      KSR.sl.sl_send_reply(416, "Unsupported URI Scheme")
+      KSR.x.exit()
+    end
     return
   end
   KSR.pv.sets("$du", "sip:" .. listen)

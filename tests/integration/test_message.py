@@ -4,6 +4,7 @@ with `geosip run` as a real process, sipp as the phones, SQLite, and the SMSC si
 - a MESSAGE to a registered user is relayed: the phone's 200 reaches the sender, and
   the body and Content-Type arrive unchanged (RFC 3428 §4, §7);
 - one over 1300 bytes for a UDP next hop is answered 513 and not relayed (RFC 3428 §7);
+- one to a tel: URI without an SMS gateway: 416, not t_relay's 500;
 - a registered phone that answers 480: msilo keeps the message (the silo row) and the
   sender gets 202 (ksr_failure_message: Kamailio's msilo README, failure_route with
   m_store); the phone registers again, now answering 200, and gets it; the row goes;
@@ -61,6 +62,7 @@ UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="100" optional="true"/>
   <recv response="200" optional="true" next="end"/>
   <recv response="202" optional="true" next="end"/>
+  <recv response="416" optional="true" next="end"/>
   <recv response="503" optional="true" next="end"/>
   <recv response="513" next="end"/>
   <label id="end"/>
@@ -120,6 +122,17 @@ def test_a_message_to_a_registered_user_is_relayed_unchanged(
     assert body(relayed) == "hello bob, it's alice", context
     assert relayed.values("Content-Type") == [CTYPE], context
     assert silo_rows(url) == [], context
+    p.assert_no_tracebacks()
+
+
+def test_a_number_without_an_sms_gateway_is_answered_416(
+    proxy: Callable[..., Proxy], sipp: Callable[..., Sipp], free_port: Callable[..., int],
+    tmp_path: Path,
+) -> None:
+    """Not 500: the proxy has no route for tel: (RFC 3261 §16.3 step 2)."""
+    p, _ = start_proxy(proxy, tmp_path)
+    sent = send(sipp, p, free_port, tmp_path, f"tel:{PHONE}", "anyone?")
+    assert final(sent).status == 416, explain(p, sent)
     p.assert_no_tracebacks()
 
 
