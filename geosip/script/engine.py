@@ -178,8 +178,8 @@ class Engine:
         outer = self.current, self.in_lua
         try:
             self.current, self.in_lua = ctx, True
-            box.limits(limits.instructions, limits.seconds, kib)
-            co, status, ok, *values = box.start(function, *args)
+            co, status, ok, *values = box.run(limits.instructions, limits.seconds, kib,
+                                              function, *args)
             while True:
                 self.in_lua = False
                 if not ok:
@@ -191,14 +191,12 @@ class Engine:
                     return True
                 if not values or values[0] != CALL:
                     raise ScriptError(f"{script.path}: the route yielded outside a KSR call")
-                remaining = box.remaining()
                 try:
                     outcome = (OK, values[1](*values[2:]))  # a blocking KSR call, outside Lua
                 except (TypeError, ValueError, LookupError) as exc:  # bad arguments or data:
                     outcome = (FAIL, str(exc))                     # an error at the call site
                 self.current, self.in_lua = ctx, True
-                box.limits(remaining, limits.seconds, kib)
-                status, ok, *values = box.resume(co, *outcome)
+                status, ok, *values = box.resume_call(co, *outcome)
         except lua54.LuaError as exc:   # raised by lupa itself (e.g. its hard limit)
             raise ScriptError(_lua_message(exc)) from None
         finally:

@@ -13,8 +13,10 @@ backstop only: hitting it while lupa converts a Python value deadlocks lupa 2.8.
 `pcall`, `xpcall` and `coroutine.resume` are wrapped so a script cannot swallow an
 abort or KSR.x.exit().
 
-Routes run as coroutines created here (`start`, `resume`), so a KSR call that must
-wait yields to the Python driver instead of blocking inside Lua (engine.py).
+Routes run as coroutines created here (`run`, `continue`), so a KSR call that must
+wait yields to the Python driver instead of blocking inside Lua (engine.py). A route
+waiting on such a call keeps its instruction budget in Lua (other routes run meanwhile)
+and gets a fresh CPU deadline when it continues.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ _BOOTSTRAP = r'''
 local EXIT, TIMEOUT, MEMLIMIT, HOOK_EVERY, CALL, FAIL = ...
 local sethook, clock, gc = debug.sethook, os.clock, collectgarbage
 local pcall_, xpcall_, error_, load_, select_ = pcall, xpcall, error, load, select
-local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume,
-  coroutine.status, coroutine.yield
+local co_create, co_resume, co_status, co_yield, co_running = coroutine.create,
+  coroutine.resume, coroutine.status, coroutine.yield, coroutine.running
 local pack, unpack = table.pack, table.unpack
 local budget, deadline, soft_kib, abort = math.huge, math.huge, math.huge, nil
+local run_seconds = math.huge
+-- the instruction budget of each route waiting on a blocking KSR call (weak: a route
+-- the driver abandons is collected with its entry)
+local carried = setmetatable({}, {__mode = "k"})
 
 local function hook()
   if abort then error_(abort, 0) end
@@ -111,32 +117,43 @@ function sandbox.load(code, chunkname, api)
   return env, fn
 end
 
--- remaining instructions of the run on the stack, to carry across a yield
-function sandbox.remaining() return budget * HOOK_EVERY end
-
 function sandbox.limits(max_instr, max_seconds, kib)
   budget = max_instr and (max_instr // HOOK_EVERY) or math.huge
-  deadline = max_seconds and (clock() + max_seconds) or math.huge
+  run_seconds = max_seconds or math.huge
+  deadline = clock() + run_seconds
   soft_kib = kib or math.huge
   abort = nil
 end
 
--- start f(...) as a hooked coroutine; returns the coroutine and what resume returned
-function sandbox.start(f, ...)
-  local co = create(f)
-  return co, sandbox.resume(co, ...)
-end
-
 -- resume: returns "dead"|"suspended", ok, values...  (abort/exit surface as errors)
-function sandbox.resume(co, ...)
+local function resume(co, ...)
   local r = pack(co_resume(co, ...))
   return co_status(co), unpack(r, 1, r.n)
+end
+
+-- a route run: the limits set, f(...) started as a hooked coroutine; returns the
+-- coroutine and what resume returned. One call from Python instead of two: each
+-- crossing costs about 1.5 us, and a route runs for every request.
+function sandbox.run(max_instr, max_seconds, kib, f, ...)
+  sandbox.limits(max_instr, max_seconds, kib)
+  local co = create(f)
+  return co, resume(co, ...)
+end
+
+-- continue a route after its blocking KSR call with the call's outcome: the route's
+-- own budget back, a fresh CPU deadline (the wait outside Lua does not count)
+function sandbox.resume_call(co, ...)
+  budget, carried[co] = carried[co] or budget, nil
+  deadline = clock() + run_seconds
+  abort = nil
+  return resume(co, ...)
 end
 
 -- a KSR call that must wait: hand it to the Python driver and wait for its result;
 -- when it failed, raise the error here, so it names the script's line (level 2: the
 -- script, as the KSR wrapper tail-calls this)
 function sandbox.yield_call(fn, ...)
+  carried[co_running()] = budget
   local tag, value = co_yield(CALL, fn, ...)
   if tag == FAIL then error_(value, 2) end
   return value
@@ -189,8 +206,9 @@ class Sandbox:
         Raises lupa.LuaError with the script's file and line on a syntax or runtime
         error (and for the limits)."""
         env, main = self.box.load(code, chunkname, api)
-        self.box.limits(self.limits.instructions, self.limits.seconds, self.limits.memory // 1024)
-        _co, status, ok, *values = self.box.start(main)
+        limits = self.limits
+        _co, status, ok, *values = self.box.run(limits.instructions, limits.seconds,
+                                                limits.memory // 1024, main)
         if not ok:
             raise lua54.LuaError(values[0] if values else "error")
         if status != "dead":

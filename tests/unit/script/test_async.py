@@ -266,3 +266,32 @@ def test_a_failing_route_answers_500_once_and_the_server_goes_on(
     assert net.recorded == ["start"]
     net.deliver(request("OPTIONS", n=2))  # the same runtime serves the next request
     assert statuses(net.take(UAC)) == [200]
+
+
+# The instruction budget is per route run (sandbox.py): a route that waits in a blocking
+# KSR call keeps what it had left, even when other routes ran meanwhile.
+SPLIT_LOOP = """
+function ksr_request_route()
+  if KSR.is_OPTIONS() then
+    for i = 1, 300000 do end                        -- another route, during the wait
+    KSR.sl.sl_send_reply(200, "OK")
+    return
+  end
+  local n = tonumber(KSR.pv.get("$hdr(X-Loop)"))
+  for i = 1, n do end
+  KSR.async.ms_sleep(50)
+  for i = 1, n do end
+  KSR.test.record("done")
+  KSR.sl.sl_send_reply(200, "OK")
+end"""
+
+
+@pytest.mark.parametrize("loop,outcome", [(350_000, ["done"]), (650_000, [])])
+def test_the_instruction_budget_carries_across_a_blocking_call(
+        lua, loop: int, outcome: list[str]) -> None:
+    net = lua(SPLIT_LOOP, limits=Limits(instructions=1_000_000))
+    net.deliver(request("MESSAGE", n=1, extra=f"X-Loop: {loop}\r\n"), wait=0.01)
+    net.deliver(request("OPTIONS", n=2), wait=0.1)  # a full budget of its own
+    assert net.recorded == outcome  # 2 x 650,000 exceed the 1,000,000 of the run
+    finals = [m.status for m in net.take(UAC) if isinstance(m, Response) and m.status >= 200]
+    assert sorted(finals) == ([200, 200] if outcome else [200, 500])
