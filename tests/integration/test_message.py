@@ -8,6 +8,7 @@ with `geosip run` as a real process, sipp as the phones, SQLite, and the SMSC si
 - a registered phone that answers 480: msilo keeps the message (the silo row) and the
   sender gets 202 (ksr_failure_message: Kamailio's msilo README, failure_route with
   m_store); the phone registers again, now answering 200, and gets it; the row goes;
+  a registered phone that does not answer at all (tm's 408): kept too, 202;
 - geosip.gateways.sms enabled (SMPP against tests/support/smsc.py): a MESSAGE to
   sip:+447700900123@<sms domain> reaches the SMSC as submit_sm and the sender gets 202;
   to tel:+447700900123 with the SMSC throttling, 503 with the gateway's Retry-After
@@ -70,6 +71,16 @@ UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
+# bob's phone, registered and switched off: takes the MESSAGE (and its retransmissions)
+# and says nothing, longer than geosip's fr_timer in the test
+SILENT_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="geosip test: a phone that does not answer MESSAGE">
+  <recv request="MESSAGE"/>
+  <pause milliseconds="4000"/>
+</scenario>
+"""
+
+
 def send(sipp: Callable[..., Sipp], p: Proxy, free_port: Callable[..., int], tmp_path: Path,
          ruri: str, text: str, name: str = "alice") -> SippResult:
     scenario = tmp_path / "message_uac.xml"
@@ -92,10 +103,11 @@ def explain(p: Proxy, *results: SippResult) -> str:
                         p.log()[-8000:]])
 
 
-def start_proxy(proxy: Callable[..., Proxy], tmp_path: Path, append: str = "") -> tuple[Proxy, str]:
+def start_proxy(proxy: Callable[..., Proxy], tmp_path: Path, *args: str,
+                append: str = "") -> tuple[Proxy, str]:
     url = make_accounts(sqlite_url(tmp_path), tmp_path).url
     lua_script = script(tmp_path, "message", MSILO, append=append)
-    return proxy("-c", str(lua_script), "--db", url), url
+    return proxy("-c", str(lua_script), "--db", url, *args), url
 
 
 def registered_bob(sipp: Callable[..., Sipp], p: Proxy, free_port: Callable[..., int],
@@ -178,6 +190,26 @@ def test_a_480_from_a_registered_phone_keeps_the_message_until_it_registers_agai
     assert body(delivered) == "call me back", context
     assert delivered.values("Content-Type") == [CTYPE], context
     assert silo_rows(url, expected=0) == [], context
+    p.assert_no_tracebacks()
+
+
+def test_a_registered_phone_that_does_not_answer_gets_the_message_kept(
+    proxy: Callable[..., Proxy], sipp: Callable[..., Sipp], free_port: Callable[..., int],
+    tmp_path: Path,
+) -> None:
+    """No answer within fr_timer: tm's local 408 reaches ksr_failure_message, which
+    stores the message and answers 202 (not the 408)."""
+    p, url = start_proxy(proxy, tmp_path, "--fr-timer", "2")
+    scenario = tmp_path / "silent_uas.xml"
+    scenario.write_text(SILENT_UAS)
+    phone = sipp("bob-silent", scenario, port=free_port()).start().wait_listening()
+    registered = register_bob(sipp, p, free_port, phone)
+    assert registered.returncode == 0, explain(p, registered)
+    sent = send(sipp, p, free_port, tmp_path, f"sip:bob@{p.addr()}", "are you there?")
+    context = explain(p, sent, phone.wait())
+    assert final(sent).status == 202, context
+    [kept] = silo_rows(url, expected=1)
+    assert (kept["username"], bytes(kept["body"]).strip()) == ("bob", b"are you there?")
     p.assert_no_tracebacks()
 
 
