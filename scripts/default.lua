@@ -274,7 +274,7 @@ local function ksr_message_gateway()
       or KSR.pv.get("$rd") == (sms.domain or "sms.localhost")) then
     return "sms", sms.listen or "127.0.0.1:5090"
   end
-  if xmpp and xmpp.enabled ~= false and KSR.pv.get("$rz") ~= "tel"
+  if xmpp and xmpp.enabled ~= false
       and KSR.pv.get("$rd") == (xmpp.gateway_domain or "xmpp-gw.example.com") then
     return "xmpp", xmpp.sip_listen or "127.0.0.1:5090"
   end
