@@ -19,12 +19,6 @@ stopped by its pid (SIGTERM, then SIGKILL to the process group it leads).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +28,12 @@ import pytest
 from tests.conftest import _free_port
 
 from .._proxy import HOST, Proxy
-from .._sipp import BENCH, SCENARIOS, Sipp, SippResult, is_bound
+from .._sipp import BENCH, SCENARIOS, Sipp, SippResult
+from ._kamailio import Kamailio, require
 
 HERE = Path(__file__).resolve().parent
 CFG = HERE / "kamailio.cfg"
 COMPAT = HERE.parent / "scripts" / "compat.lua"
-KAMAILIO = "/usr/sbin/kamailio"
-APP_LUA = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/app_lua.so")
 CALLS = 2
 
 Outcome = dict[str, tuple[str, ...]]
@@ -119,63 +112,12 @@ def run_suite(server: str, folder: Path) -> Suite:
 # ---- Kamailio ------------------------------------------------------------------------
 
 
-class Kamailio:
-    """kamailio -f kamailio.cfg in the foreground, its stderr in `folder`/kamailio.log."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.port = port
-        self.folder = folder
-        run_dir = folder / "run"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = folder / "kamailio.log"
-        command = [KAMAILIO, "-f", str(CFG), "-A", f"PORT={port}",
-                   "-A", f'SCRIPT="{COMPAT}"', "-DD", "-E", "-Y", str(run_dir),
-                   "-P", str(run_dir / "kamailio.pid"), "-w", str(run_dir)]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def addr(self) -> str:
-        return f"{HOST}:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            if is_bound("udp", self.port):
-                time.sleep(0.3)  # children forked after the bind: give them a moment
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"kamailio did not start (exit {self.proc.poll()}):\n"
-                             + self.log()[-6000:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        # its children are in the process group it leads (start_new_session)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def kamailio_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Suite, Kamailio]]:
     """The suite run once against Kamailio; both tests read it."""
-    assert shutil.which(KAMAILIO) and APP_LUA.exists(), (
-        "Kamailio and its Lua modules are peers of the tests: run `make peers` "
-        "(Debian packages kamailio kamailio-lua-modules)")
+    require()
     folder = tmp_path_factory.mktemp("kamailio")
-    server = Kamailio(folder, _free_port())
+    server = Kamailio(folder, _free_port(), CFG, COMPAT)
     try:
         server.wait_ready()
         yield run_suite(server.addr, folder / "sipp"), server
