@@ -403,9 +403,6 @@ function ksr_route_message()
   if not KSR.is_method("MESSAGE") then
     return
   end
-  -- the AOR the message is for: lookup turns the R-URI into a contact ($avps live as
-  -- long as the transaction, so the failure route reads it; Kamailio's example uses $ou)
-  KSR.pv.sets("$avp(message_aor)", KSR.pv.get("$ru"))
   local rc = KSR.registrar.lookup("location")
   if rc < 0 then
     KSR.tm.t_newtran()
@@ -441,7 +438,8 @@ function ksr_failure_message()
   if KSR.tm.t_is_canceled() > 0 or KSR.tm.t_check_status("^(408|480|503)$") < 0 then
     return
   end
-  if KSR.msilo.m_store_addr(KSR.pv.get("$avp(message_aor)")) > 0 then
+  -- $ou: the R-URI as it arrived (the AOR), not the contact lookup put in $ru
+  if KSR.msilo.m_store_addr(KSR.pv.get("$ou")) > 0 then
     KSR.tm.t_reply(202, "Accepted")
   else
     KSR.tm.t_reply(503, "Service Unavailable")

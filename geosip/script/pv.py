@@ -366,8 +366,16 @@ _T: dict[str, Getter] = {
 
 # ---- the table of PVs without a name in parentheses -----------------------------------
 
+def _original_uri(ctx: "RequestContext") -> str | None:
+    """$ou: the Request-URI as the request arrived, whatever the route changed since
+    (read back from the received bytes: nothing is kept per request for it)."""
+    line = ctx.inbound.data.lstrip(b"\r\n").split(b"\r\n", 1)[0].split(b" ")
+    return line[1].decode("utf-8", "surrogateescape") if len(line) == 3 else None
+
+
 _SIMPLE: dict[str, tuple[Getter, Setter | None]] = {
     "ru": (lambda ctx: ctx.msg.uri_text, _set_ru),
+    "ou": (_original_uri, None),
     "rU": (lambda ctx: _user(_ruri(ctx)), _set_part("user")),
     "rd": (lambda ctx: _host(_ruri(ctx)), _set_part("host")),
     "rp": (lambda ctx: _port(_ruri(ctx)), _set_part("port")),

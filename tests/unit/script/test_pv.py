@@ -153,6 +153,15 @@ def test_request_values(lua: Scripts, name: str, expected: Any) -> None:
     assert lua.get(context(), name) == expected
 
 
+def test_original_uri_stays_when_the_route_changes_the_request_uri(lua: Scripts) -> None:
+    """$ou: the Request-URI as received (Kamailio's, e.g. msilo's m_store("$ou") in a
+    failure route after lookup rewrote $ru)."""
+    ctx = context()
+    assert lua.lua(ctx, 'KSR.pv.sets("$ru", "sip:bob@10.0.0.9:5090") '
+                        'out(KSR.pv.get("$ru")) out(KSR.pv.get("$ou"))') == \
+        ["sip:bob@10.0.0.9:5090", "sip:bob@example.com:5080;transport=udp"]
+
+
 TEL_REQUEST = REQUEST.replace("INVITE sip:bob@example.com:5080;transport=udp",
                               "MESSAGE tel:+44-7700-900123").replace("7 INVITE", "7 MESSAGE")
 
