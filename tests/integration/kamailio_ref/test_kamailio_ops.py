@@ -212,3 +212,78 @@ def auth_suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
 
 def test_auth_registrar(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
     compare(tmp_path, proxy, "auth", AUTH_EXPECTED, auth_suite, subscriber_db)
+
+
+# ---- 2. dispatcher -------------------------------------------------------------------
+
+CALLS = {"hash": 12, "rr": 6, "fail": 3}  # 12 Call-IDs hash onto all of a, b, c
+DS_EXPECTED: Outcome = {
+    "hash: caller got": ["486 Busy Here"] * 12,
+    "rr: caller got": ["486 Busy Here"] * 6,
+    "fail: caller got": ["486 Busy Here"] * 3,  # the 500 is never the best reply
+    # index 0 is the highest priority (a; in set 3 bad): ds_get_hash(Call-ID) % 3
+    **{f"hash-{n}@geosip.test": [dest] for n, dest in enumerate("aaaccccacbbb", 1)},
+    **{f"rr-{n}@geosip.test": [dest] for n, dest in enumerate("abcabc", 1)},
+    # round robin in set 3: bad answers 500, the failure route's ds_next_dst takes a
+    "fail-1@geosip.test": ["bad", "a"], "fail-2@geosip.test": ["a"],
+    "fail-3@geosip.test": ["b"],
+}
+
+
+def ds_prepare(ports: dict[str, int]) -> Callable[[Path], dict[str, str | None]]:
+    """The list file: sets 1 and 2 are callees a, b, c; set 3 is `bad` (answers 500),
+    then a and b; priorities 30, 20, 10 in each set.
+
+    Deliberate difference: the priorities keep the sets in the same order on both
+    servers. Kamailio indexes destinations of EQUAL priority in the reverse of the
+    file's order (dispatch.c: add_dest2list inserts after its equals, reindex_dests
+    copies the list backwards: index 0 is the set's last line), geosip in the file's
+    order (dispatcher/destinations.py says why). With equal priorities the same Call-ID
+    hash (geosip's ds_hash gives Kamailio's ds_get_hash: the same index) and the same
+    round robin step then reach different callees: found by this test, see the
+    dispatcher README."""
+    def prepare(folder: Path) -> dict[str, str | None]:
+        uri = {name: f"sip:{HOST}:{port}" for name, port in ports.items()}
+        lines = [f"{s} {uri[n]} 0 {p}" for s in (1, 2) for n, p in zip("abc", (30, 20, 10))]
+        lines += [f"3 {uri[n]} 0 {p}" for n, p in zip(("bad", "a", "b"), (30, 20, 10))]
+        path = folder / "compat_dispatcher.list"
+        path.write_text("# setid destination\n" + "\n".join(lines) + "\n")
+        return {"DSLIST": f'"{path}"'}
+    return prepare
+
+
+def ds_suite(ports: dict[str, int]) -> Suite:
+    def suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
+        peers = Peers(folder)
+        try:
+            busy, broken = reply_uas(folder, 486, "Busy Here"), reply_uas(folder, 500,
+                                                                            "Server Error")
+            callees = {name: peers.sipp(name, broken if name == "bad" else busy,
+                                        port=port, calls=100).start()
+                       for name, port in ports.items()}
+            for callee in callees.values():
+                callee.wait_listening()
+            out: Outcome = {}
+            for user, calls in CALLS.items():
+                caller = peers.run(peers.sipp(
+                    f"caller-{user}", HERE / "fixed_invite_uac.xml", remote=server,
+                    calls=calls, rate=20, keys={"user": user, "from": "carol", "cid": user}))
+                out[f"{user}: caller got"] = finals(caller)
+            got: list[tuple[float, str, str]] = []
+            for name, callee in callees.items():
+                got += [(m.when, m.header("Call-ID")[0], name)
+                        for m in peers.stop(callee).received("INVITE")]
+            # which callees each call reached, in order (Call-IDs are the same in both
+            # runs: the Call-ID hash must pick the same destination)
+            for _, callid, name in sorted(got):
+                out.setdefault(callid, [])
+                out[callid].append(name)  # type: ignore[union-attr]
+            return out, peers.results
+        finally:
+            peers.close()
+    return suite
+
+
+def test_dispatcher(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
+    ports = {name: _free_port() for name in ("a", "b", "c", "bad")}
+    compare(tmp_path, proxy, "dispatcher", DS_EXPECTED, ds_suite(ports), ds_prepare(ports))
