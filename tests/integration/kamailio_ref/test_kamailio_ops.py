@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -287,3 +287,117 @@ def ds_suite(ports: dict[str, int]) -> Suite:
 def test_dispatcher(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
     ports = {name: _free_port() for name in ("a", "b", "c", "bad")}
     compare(tmp_path, proxy, "dispatcher", DS_EXPECTED, ds_suite(ports), ds_prepare(ports))
+
+
+# ---- 3. htable + sqlops + hdr/pv -------------------------------------------------------
+
+def greetings_db(folder: Path) -> dict[str, str | None]:
+    """A small SQLite table the script reads with sql_query."""
+    db = folder / "db.sqlite"
+    geosipctl(db, "db", "init")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE compat_greetings (username TEXT, greeting TEXT)")
+        conn.executemany("INSERT INTO compat_greetings VALUES (?, ?)",
+                         [("alice", "Hello"), ("bob", "Howdy")])
+    return {"DBURL": f'"{sqlite_url(db)}"', "SQLCON": f'"ca=>{sqlite_url(db)}"'}
+
+
+HTABLE_EXPECTED: Outcome = {
+    "alice-1: caller got": ["486 Busy Here"],
+    "bob-1: caller got": ["486 Busy Here"],
+    "alice-2: caller got": ["486 Busy Here"],
+    "callee saw": [["X-Count: 1", "X-Greeting: Hello"], ["X-Count: 1", "X-Greeting: Howdy"],
+                   ["X-Count: 2", "X-Greeting: Hello"]],
+    "echo-alice-1: caller got": ["480 Hello alice #3 INVITE from 127.0.0.1"],
+    "echo-alice-1: reply headers": ["X-Count: 3"],
+    "echo-carol-1: caller got": ["480 none carol #1 INVITE from 127.0.0.1"],
+    "echo-carol-1: reply headers": ["X-Count: 1"],
+}
+
+
+def htable_suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
+    peers = Peers(folder)
+    out: Outcome = {}
+    try:
+        callee = peers.sipp("callee", reply_uas(folder, 486, "Busy Here"), calls=100).start()
+        callee.wait_listening()
+        for cid, user in (("alice-1", "alice"), ("bob-1", "bob"), ("alice-2", "alice")):
+            out[f"{cid}: caller got"] = finals(peers.run(peers.sipp(
+                cid, HERE / "fixed_invite_uac.xml", remote=f"{HOST}:{callee.port}",
+                proxy=server, keys={"user": "service", "from": user, "cid": cid})))
+        got = peers.stop(callee).received("INVITE")
+        out["callee saw"] = [[f"{h}: {v}" for h in ("X-Count", "X-Greeting")
+                              for v in m.header(h)] for m in got]
+        for cid, user in (("echo-alice-1", "alice"), ("echo-carol-1", "carol")):
+            result = peers.run(peers.sipp(cid, HERE / "fixed_invite_uac.xml", remote=server,
+                                          keys={"user": "echo", "from": user, "cid": cid}))
+            out[f"{cid}: caller got"] = finals(result)
+            out[f"{cid}: reply headers"] = [f"X-Count: {v}" for m in result.finals()
+                                            for v in m.header("X-Count")]
+        return out, peers.results
+    finally:
+        peers.close()
+
+
+def test_htable_sqlops_headers(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
+    compare(tmp_path, proxy, "htable", HTABLE_EXPECTED, htable_suite, greetings_db)
+
+
+# ---- 4. acc --------------------------------------------------------------------------
+
+ACC_EXPECTED: Outcome = {
+    "answered: caller got": ["200 OK", "200 OK"],
+    "busy: caller got": ["486 Busy Here"],
+    # (method, from_tag, to_tag, callid, sip_code, sip_reason), sorted
+    "acc rows": [("BYE", "answered-1", "uas-1", "answered-1@geosip.test", "200", "OK"),
+                 ("INVITE", "answered-1", "uas-1", "answered-1@geosip.test", "200", "OK"),
+                 ("INVITE", "busy-1", "uas-1", "busy-1@geosip.test", "486", "Busy Here")],
+    "times within the run": True,
+}
+
+
+def stored_time(value: object) -> datetime:
+    """A DATETIME as the writer left it: geosip's text, or db_sqlite's Julian day
+    number (Kamailio binds DATETIME columns as REAL julianday, in local time)."""
+    if isinstance(value, float):
+        return datetime.utcfromtimestamp((value - 2440587.5) * 86400.0)
+    return datetime.fromisoformat(str(value))
+
+
+def acc_suite_in(db_of: Callable[[Path], Path]) -> Suite:
+    def suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
+        peers = Peers(folder)
+        out: Outcome = {}
+        started = datetime.now() - timedelta(seconds=2)  # stored times are rounded
+        try:
+            answer = peers.sipp("answer", HERE / "answer_uas.xml").start()
+            busy = peers.sipp("busy", reply_uas(folder, 486, "Busy Here")).start()
+            answer.wait_listening()
+            busy.wait_listening()
+            out["answered: caller got"] = finals(peers.run(peers.sipp(
+                "answered", HERE / "fixed_call_uac.xml", remote=f"{HOST}:{answer.port}",
+                proxy=server, keys={"user": "service", "from": "carol", "cid": "answered"})))
+            out["busy: caller got"] = finals(peers.run(peers.sipp(
+                "busy-caller", HERE / "fixed_invite_uac.xml", remote=f"{HOST}:{busy.port}",
+                proxy=server, keys={"user": "service", "from": "carol", "cid": "busy"})))
+            peers.results += [answer.wait(), busy.wait()]
+            time.sleep(0.5)  # the last row on its way to the database
+            ended = datetime.now() + timedelta(seconds=2)
+            with sqlite3.connect(db_of(folder)) as conn:
+                rows = conn.execute("SELECT method, from_tag, to_tag, callid, sip_code, "
+                                    "sip_reason, time FROM acc").fetchall()
+            out["acc rows"] = sorted(tuple(r[:6]) for r in rows)
+            times = [stored_time(r[6]) for r in rows]
+            out["times within the run"] = bool(times) and all(
+                started <= t <= ended for t in times) or [str(t) for t in times]
+            return out, peers.results
+        finally:
+            peers.close()
+    return suite
+
+
+def test_acc(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
+    # the suite runs in <folder>/sipp; the database is prepare's <folder>/db.sqlite
+    compare(tmp_path, proxy, "acc", ACC_EXPECTED,
+            acc_suite_in(lambda sipp_folder: sipp_folder.parent / "db.sqlite"),
+            subscriber_db)

@@ -9,9 +9,11 @@
 --                              values above, X-Count also in the reply (append_to_reply)
 --   anyone else             -> relayed to the Request-URI (the callee sees the headers)
 geosip = {
-  -- Kamailio's kamailio_ops.cfg sets the same; "geosip" is the database geosip run opened
+  -- Kamailio's kamailio_ops.cfg sets the same; "geosip" is the database geosip run opened.
+  -- initval=0: without it Kamailio's sht_inc of a missing item fails (-255), while
+  -- geosip's starts from 0 (a difference, see the htable README)
   modules = { "tm", "sl", "rr", "maxfwd", "siputils", "textops",
-              htable = { htable = "cnt=>size=4;" }, sqlops = { sqlcon = "ca=>geosip" } },
+              htable = { htable = "cnt=>size=4;initval=0;" }, sqlops = { sqlcon = "ca=>geosip" } },
 }
 
 function ksr_request_route()
@@ -31,13 +33,15 @@ function ksr_request_route()
 	local greeting = "none"
 	local rc = KSR.sqlops.sql_query("ca",
 		"SELECT greeting FROM compat_greetings WHERE username = '" .. user .. "'", "ra")
-	if rc > 0 and KSR.pv.get("$dbr(ra=>rows)") > 0 then
+	if rc >= 0 and KSR.pv.get("$dbr(ra=>rows)") > 0 then
 		greeting = KSR.pv.get("$dbr(ra=>[0,0])")
 	end
 	KSR.sqlops.sql_result_free("ra")
 
 	KSR.hdr.append("X-Count: " .. count .. "\r\n")
-	KSR.hdr.append("X-Greeting: " .. greeting .. " (sql " .. rc .. ")\r\n")
+	-- sql_query's success code differs (Kamailio's KEMI returns 0, geosip 1): both
+	-- are >= 0, errors are < 0
+	KSR.hdr.append("X-Greeting: " .. greeting .. "\r\n")
 
 	if KSR.pv.get("$rU") == "echo" then
 		KSR.hdr.append_to_reply("X-Count: " .. count .. "\r\n")
