@@ -437,6 +437,10 @@ class Request(Message):
 
     @uri.setter
     def uri(self, value: Uri | str) -> None:
+        if value == self._uri_text:
+            # Unchanged (a proxy sets every branch's URI, mostly to what it was): keep
+            # the parsed URI and the start line; saves a check and a parse per branch.
+            return
         _check_request_line(self.method, str(value))
         self._uri_text = str(value)
         self._uri = None if isinstance(value, str) else value

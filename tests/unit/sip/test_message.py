@@ -44,6 +44,16 @@ def test_accessors() -> None:
     assert msg.header("nope") is None and msg.header_all("nope") == [] and not msg.has("nope")
 
 
+def test_setting_the_uri_it_has_keeps_the_parsed_uri_and_the_bytes() -> None:
+    msg = parse(INVITE)
+    assert isinstance(msg, Request)
+    parsed = msg.uri
+    msg.uri = "sip:bob@biloxi.com"  # what a proxy does for every branch
+    assert msg.uri is parsed and msg.to_bytes() == INVITE
+    msg.uri = SipUri(scheme="sip", user="bob", host="biloxi.com", port=5060)
+    assert msg.to_bytes().startswith(b"INVITE sip:bob@biloxi.com:5060 SIP/2.0\r\n")
+
+
 def test_proxy_style_mutations_keep_other_bytes() -> None:
     msg = parse(INVITE)
     assert isinstance(msg, Request)
