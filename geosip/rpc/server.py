@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 from gevent.server import StreamServer
 
 from .address import default_socket, is_loopback, parse_http, short_path
@@ -215,10 +215,20 @@ class Control:
                 os.unlink(self._bound)
 
 
+class _Handler(WSGIHandler):
+    def _handle_client_error(self, ex: BaseException) -> Any:
+        if isinstance(ex, OSError):  # timed out or gone: nobody to answer, no traceback
+            log.debug("rpc http client %s: %s", self.client_address, ex)
+            return None  # close the connection
+        return super()._handle_client_error(ex)
+
+
 class _TimedWSGIServer(WSGIServer):
     """pywsgi waits for ever on a silent client: each connection's reads time out
     after READ_TIMEOUT (an idle keep-alive connection too), so a slow loris cannot keep
     thousands of connections, and the process's file descriptors, for itself."""
+
+    handler_class = _Handler
 
     def handle(self, sock: socket.socket, address: Any) -> None:
         sock.settimeout(READ_TIMEOUT)
