@@ -13,7 +13,10 @@
 --   1 sip:10.0.0.11:5060
 --   1 sip:10.0.0.12:5060 0 0 weight=50;duid=ms2
 --   1 sip:media.example.com        # a name: SRV or A/AAAA
--- Edit it and run `geosipctl ds.reload`: calls in progress keep their candidates.
+-- Servers of equal priority are taken in the reverse of the file's order, as Kamailio
+-- does: round robin starts with the last line, and a failed server's call goes to the
+-- line above it. Edit the file and run `geosipctl ds.reload`: calls in progress keep
+-- their candidates.
 
 geosip = {
   listen = { "udp:127.0.0.1:5060" },

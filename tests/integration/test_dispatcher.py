@@ -61,8 +61,10 @@ def test_round_robin_failover_and_probing(proxy: Callable[..., Proxy],
     ports = {free_port(): name for name in "ABC"}
     port = {name: p for p, name in ports.items()}
     uri = {name: f"sip:{HOST}:{p}" for name, p in port.items()}
+    # equal priorities are indexed in reverse file order (Kamailio's dispatch.c): the
+    # file lists C, B, A so that round robin goes A, B, C
     (tmp_path / "dispatcher.list").write_text(
-        "# set 1: three media servers\n" + "".join(f"1 {uri[n]}\n" for n in "ABC"))
+        "# set 1: three media servers\n" + "".join(f"1 {uri[n]}\n" for n in "CBA"))
     (tmp_path / "dispatcher.lua").write_text(
         SCRIPT.read_text().replace("ds_ping_interval = 10", "ds_ping_interval = 0.3")
         .replace("fr_timer = 2000", "fr_timer = 1000"))

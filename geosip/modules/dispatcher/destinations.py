@@ -7,9 +7,14 @@ Kamailio's bits: 1 inactive, 2 trying, 4 disabled, 8 probing, 16 skip the DNS lo
 at load. Attributes are `name=value;...`; the special ones are duid, maxload, weight,
 rweight, socket, ping_from, obproxy and latency (the initial latency estimate, ms).
 
-Within a set destinations are ordered by priority, highest first (Kamailio orders the
-set by priority at load); equal priorities keep their order in the file (Kamailio's
-own order for ties is an artefact of its linked list: not reproduced).
+Within a set destinations are ordered by priority, highest first, and destinations of
+equal priority in the REVERSE of their order in the file (or the table's rows), as
+Kamailio 5.6 indexes them: dispatch.c add_dest2list keeps the set's list in rising
+priority with each new line after its equals, and reindex_dests copies that list into
+the array backwards, so index 0 is the last line of the highest priority. The index
+decides which destination the hash algorithms (hash % size) and round robin (from
+index 0) pick, and what ds.list shows, so it must be Kamailio's for a script and a
+list file to route calls the same way on both.
 
 `build_sets` makes new sets from rows. A destination that was already loaded (same set
 and URI, same configured flags) keeps its state, failure counters and latency, so a
@@ -222,7 +227,8 @@ def build_sets(rows: Iterable[Row], old: Mapping[int, DestSet] | None = None,
     previous = {(d.setid, d.uri): d for s in (old or {}).values() for d in s.dests}
     sets: dict[int, DestSet] = {}
     for setid, members in grouped.items():
-        members.sort(key=lambda m: (-m[1].priority, m[0]))
+        # Kamailio's index order (see the module doc): priority down, ties reversed
+        members.sort(key=lambda m: (-m[1].priority, -m[0]))
         dests = []
         for index, (_, row, parsed) in enumerate(members):
             dest = Destination(row, parsed, index)

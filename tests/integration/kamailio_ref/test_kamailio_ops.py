@@ -221,31 +221,27 @@ DS_EXPECTED: Outcome = {
     "hash: caller got": ["486 Busy Here"] * 12,
     "rr: caller got": ["486 Busy Here"] * 6,
     "fail: caller got": ["486 Busy Here"] * 3,  # the 500 is never the best reply
-    # index 0 is the highest priority (a; in set 3 bad): ds_get_hash(Call-ID) % 3
-    **{f"hash-{n}@geosip.test": [dest] for n, dest in enumerate("aaaccccacbbb", 1)},
-    **{f"rr-{n}@geosip.test": [dest] for n, dest in enumerate("abcabc", 1)},
-    # round robin in set 3: bad answers 500, the failure route's ds_next_dst takes a
-    "fail-1@geosip.test": ["bad", "a"], "fail-2@geosip.test": ["a"],
-    "fail-3@geosip.test": ["b"],
+    # equal priorities: index 0 is the set's LAST line (c; in set 3 b), so
+    # ds_get_hash(Call-ID) % 3 = 0 is c and round robin starts with c
+    **{f"hash-{n}@geosip.test": [dest] for n, dest in enumerate("cccaaaacabbb", 1)},
+    **{f"rr-{n}@geosip.test": [dest] for n, dest in enumerate("cbacba", 1)},
+    # round robin in set 3 (indexed b, a, bad): bad answers 500, the failure route's
+    # ds_next_dst takes the next index, wrapping round to b
+    "fail-1@geosip.test": ["b"], "fail-2@geosip.test": ["a"],
+    "fail-3@geosip.test": ["bad", "b"],
 }
 
 
 def ds_prepare(ports: dict[str, int]) -> Callable[[Path], dict[str, str | None]]:
     """The list file: sets 1 and 2 are callees a, b, c; set 3 is `bad` (answers 500),
-    then a and b; priorities 30, 20, 10 in each set.
-
-    Deliberate difference: the priorities keep the sets in the same order on both
-    servers. Kamailio indexes destinations of EQUAL priority in the reverse of the
-    file's order (dispatch.c: add_dest2list inserts after its equals, reindex_dests
-    copies the list backwards: index 0 is the set's last line), geosip in the file's
-    order (dispatcher/destinations.py says why). With equal priorities the same Call-ID
-    hash (geosip's ds_hash gives Kamailio's ds_get_hash: the same index) and the same
-    round robin step then reach different callees: found by this test, see the
-    dispatcher README."""
+    then a and b; all of the same priority, so the order of the index is Kamailio's
+    for ties: the reverse of the file's (dispatch.c: add_dest2list inserts each line
+    after its equals, reindex_dests copies the list backwards: index 0 is the set's
+    last line). It decides which callee a Call-ID hash and a round robin step reach."""
     def prepare(folder: Path) -> dict[str, str | None]:
         uri = {name: f"sip:{HOST}:{port}" for name, port in ports.items()}
-        lines = [f"{s} {uri[n]} 0 {p}" for s in (1, 2) for n, p in zip("abc", (30, 20, 10))]
-        lines += [f"3 {uri[n]} 0 {p}" for n, p in zip(("bad", "a", "b"), (30, 20, 10))]
+        lines = [f"{s} {uri[n]} 0 0" for s in (1, 2) for n in "abc"]
+        lines += [f"3 {uri[n]} 0 0" for n in ("bad", "a", "b")]
         path = folder / "compat_dispatcher.list"
         path.write_text("# setid destination\n" + "\n".join(lines) + "\n")
         return {"DSLIST": f'"{path}"'}

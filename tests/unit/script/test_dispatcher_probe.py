@@ -117,7 +117,11 @@ def probes(n: LuaNet, gw: Endpoint) -> list[Request]:
 
 
 def targets() -> list[str]:
-    return [t["DEST"]["FLAGS"] for t in rpc.ds_list()["RECORDS"][0]["SET"]["TARGETS"]]
+    """The flags ds.list shows, in Kamailio's index order: equal priorities in reverse
+    file order, so 5082 (GW2) first, then 5081 (GW1)."""
+    found = rpc.ds_list()["RECORDS"][0]["SET"]["TARGETS"]
+    assert [t["DEST"]["URI"] for t in found] == ["sip:127.0.0.1:5082", "sip:127.0.0.1:5081"]
+    return [t["DEST"]["FLAGS"] for t in found]
 
 
 def test_options_probe_shape(net) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +142,7 @@ def test_a_silent_destination_goes_down_and_comes_back(net) -> None:  # type: ig
     [p1], [p2] = probes(n, GW1), probes(n, GW2)
     n.reply_to(p1, "200 OK", source=GW1)
     gevent.sleep(0.8)  # no answer from GW2: tm's local 408 (fr_timer 0.4 s in LuaNet)
-    assert targets() == ["AP", "IP"]
+    assert targets() == ["IP", "AP"]
     assert n.recorded == ["dispatcher:dst-down OPTIONS sip:127.0.0.1:5082 sip:127.0.0.1:5082"]
     n.take(GW2)  # the retransmissions of the unanswered probe
     probe.ping_once(n.core)
@@ -157,10 +161,10 @@ def test_reply_codes_decide_what_counts_as_up(net) -> None:  # type: ignore[no-u
     probe.ping_once(n.core)
     n.reply_to(probes(n, GW1)[0], "404 Not Here", source=GW1)
     n.reply_to(probes(n, GW2)[0], "403 Forbidden", source=GW2)
-    assert targets() == ["AP", "TP"]  # one failure of two: trying
+    assert targets() == ["TP", "AP"]  # GW2: one failure of two: trying
     probe.ping_once(n.core)
     n.reply_to(probes(n, GW2)[0], "500 Error", source=GW2)
-    assert targets() == ["AP", "IP"]
+    assert targets() == ["IP", "AP"]
 
 
 def test_ping_active_and_set_state(net) -> None:  # type: ignore[no-untyped-def]
@@ -188,8 +192,8 @@ def test_latency_statistics(net) -> None:  # type: ignore[no-untyped-def]
     n.reply_to(probes(n, GW1)[0], "200 OK", source=GW1)
     gevent.sleep(0.8)
     lat = [t["DEST"]["LATENCY"] for t in rpc.ds_list()["RECORDS"][0]["SET"]["TARGETS"]]
-    assert lat[0]["EST"] >= 15 and lat[0]["TIMEOUT"] == 0
-    assert lat[1]["TIMEOUT"] == 1
+    assert lat[1]["EST"] >= 15 and lat[1]["TIMEOUT"] == 0  # GW1 (index 1) answered
+    assert lat[0]["TIMEOUT"] == 1
 
 
 def test_the_pinger_runs_on_its_interval(net) -> None:  # type: ignore[no-untyped-def]

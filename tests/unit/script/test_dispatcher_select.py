@@ -17,6 +17,8 @@ from tests.support.luanet import UAC, LuaNet, request, statuses
 
 MODULES = ("tm", "tmx", "sl", "async", "dispatcher")
 GW = [Endpoint("udp", "127.0.0.1", port) for port in (5081, 5082, 5083)]
+# Kamailio indexes destinations of equal priority in reverse file order (dispatch.c:
+# add_dest2list, reindex_dests): set 1 is indexed 5083, 5082, 5081
 LIST = """
 # set 1: three gateways, equal priority
 1 sip:127.0.0.1:5081 0 0 duid=gw1;maxload=2
@@ -99,8 +101,8 @@ def invite(net: LuaNet, n: int) -> list[object]:
 def test_round_robin_sets_du_and_keeps_every_candidate(setup) -> None:  # type: ignore[no-untyped-def]
     net = setup(RECORD, 4)
     got = [call(net, n) for n in range(4)]
-    assert got == [[1, "sip:127.0.0.1:5081", 3], [1, "sip:127.0.0.1:5082", 3],
-                   [1, "sip:127.0.0.1:5083", 3], [1, "sip:127.0.0.1:5081", 3]]
+    assert got == [[1, "sip:127.0.0.1:5083", 3], [1, "sip:127.0.0.1:5082", 3],
+                   [1, "sip:127.0.0.1:5081", 3], [1, "sip:127.0.0.1:5083", 3]]
 
 
 def test_unknown_set_and_no_usable_destination_fail(setup) -> None:  # type: ignore[no-untyped-def]
@@ -128,13 +130,13 @@ def test_call_id_hash_is_stable_and_follows_kamailio_hash(setup) -> None:  # typ
     first = call(net, 7)
     assert call(net, 7) == first  # same Call-ID, same gateway
     from geosip.modules.dispatcher.algorithms import ds_hash
-    index = ds_hash("7-call@127.0.0.1") % 3
-    assert first[1] == f"sip:127.0.0.1:508{index + 1}"
+    index = ds_hash("7-call@127.0.0.1") % 3  # index 0 is the file's last line
+    assert first[1] == f"sip:127.0.0.1:{5083 - index}"
 
 
 def test_without_failover_flag_nothing_is_kept(setup) -> None:  # type: ignore[no-untyped-def]
     net = setup(RECORD, 4, flags=0)
-    assert call(net, 1) == [1, "sip:127.0.0.1:5081", 0]
+    assert call(net, 1) == [1, "sip:127.0.0.1:5083", 0]
 
 
 def test_select_domain_rewrites_the_request_uri(setup) -> None:  # type: ignore[no-untyped-def]
@@ -151,17 +153,17 @@ function ksr_request_route()
 end
 """
     net = setup(script)
-    assert call(net, 1) == [1, "sip:service@127.0.0.1:5081", "none", 2, 1,
+    assert call(net, 1) == [1, "sip:service@127.0.0.1:5083", "none", 2, 1,
                             "sip:service@127.0.0.1:5082", -1]
 
 
 def test_failover_to_the_next_gateway_on_500(setup) -> None:  # type: ignore[no-untyped-def]
     net = setup(FAILOVER)
     net.deliver(request("INVITE", n=1))
-    [invite] = net.take(GW[0])
-    net.reply_to(invite, "500 Server Error", source=GW[0])
-    assert net.recorded == ["failover from sip:127.0.0.1:5081"]
-    assert statuses(net.take(GW[0])) == ["ACK"]
+    [invite] = net.take(GW[2])  # round robin from index 0: 5083
+    net.reply_to(invite, "500 Server Error", source=GW[2])
+    assert net.recorded == ["failover from sip:127.0.0.1:5083"]
+    assert statuses(net.take(GW[2])) == ["ACK"]
     [invite2] = net.take(GW[1])
     net.reply_to(invite2, "200 OK", source=GW[1])
     assert statuses(net.take(UAC)) == [100, 200]
@@ -170,32 +172,32 @@ def test_failover_to_the_next_gateway_on_500(setup) -> None:  # type: ignore[no-
 def test_failover_skips_a_gateway_marked_down_meanwhile(setup) -> None:  # type: ignore[no-untyped-def]
     net = setup(FAILOVER)
     net.deliver(request("INVITE", n=1))
-    [invite] = net.take(GW[0])
-    STORE.sets[1].dests[1].flags = 1  # 5082 went inactive while 5081 was tried
-    net.reply_to(invite, "500 Server Error", source=GW[0])
+    [invite] = net.take(GW[2])
+    STORE.sets[1].dests[1].flags = 1  # 5082 went inactive while 5083 was tried
+    net.reply_to(invite, "500 Server Error", source=GW[2])
     assert net.take(GW[1]) == []
-    assert [m.method for m in net.take(GW[2])] == ["INVITE"]  # type: ignore[union-attr]
+    assert [m.method for m in net.take(GW[0])] == ["INVITE"]  # type: ignore[union-attr]
 
 
 def test_a_reload_mid_call_keeps_its_candidates(setup, listfile: Path) -> None:  # type: ignore[no-untyped-def]
     net = setup(FAILOVER, reload_delta=0)
     net.deliver(request("INVITE", n=1))
-    [invite] = net.take(GW[0])
-    listfile.write_text("1 sip:127.0.0.1:5083\n")  # 5082 is gone from the new list
+    [invite] = net.take(GW[2])
+    listfile.write_text("1 sip:127.0.0.1:5081\n")  # 5082 is gone from the new list
     from geosip.modules.dispatcher import rpc
     assert rpc.ds_reload() == "Ok. Dispatcher successfully reloaded."
-    assert [d.uri for d in STORE.sets[1].dests] == ["sip:127.0.0.1:5083"]
-    net.reply_to(invite, "500 Server Error", source=GW[0])
+    assert [d.uri for d in STORE.sets[1].dests] == ["sip:127.0.0.1:5081"]
+    net.reply_to(invite, "500 Server Error", source=GW[2])
     assert [m.method for m in net.take(GW[1])] == ["INVITE"]  # type: ignore[union-attr]
 
 
 def test_every_candidate_failing_gives_the_best_answer(setup) -> None:  # type: ignore[no-untyped-def]
     net = setup(FAILOVER)
     net.deliver(request("INVITE", n=1))
-    for gw in GW:
+    for gw in reversed(GW):  # round robin from index 0: 5083, 5082, 5081
         [invite] = [m for m in net.take(gw) if m.method == "INVITE"]  # type: ignore[union-attr]
         net.reply_to(invite, "500 Server Error", source=gw)
-    assert net.recorded == [f"failover from sip:127.0.0.1:508{i}" for i in (1, 2, 3)]
+    assert net.recorded == [f"failover from sip:127.0.0.1:508{i}" for i in (3, 2, 1)]
     assert statuses(net.take(UAC))[-1] == 500
 
 
@@ -204,6 +206,7 @@ def test_mark_dst_and_is_active(setup) -> None:  # type: ignore[no-untyped-def]
 function ksr_request_route()
   KSR.dispatcher.ds_select_dst(1, 4)
   KSR.test.record(KSR.dispatcher.ds_mark_dst_state("ip"))
+  KSR.test.record(KSR.dispatcher.ds_is_active_uri(1, "sip:127.0.0.1:5083"))
   KSR.test.record(KSR.dispatcher.ds_is_active_uri(1, "sip:127.0.0.1:5081"))
   KSR.test.record(KSR.dispatcher.ds_is_active(1))
   KSR.test.record(KSR.dispatcher.ds_next_dst())
@@ -215,10 +218,14 @@ function ksr_request_route()
 end
 """
     net = setup(script)
-    assert call(net, 1) == [1, -1, 1, 1, 1, -1, 1, -1]
+    # selected 5083 (marked inactive+probing), then 5082 (marked inactive)
+    assert call(net, 1) == [1, -1, 1, 1, 1, 1, -1, 1, -1]
     from geosip.modules.dispatcher.rpc import ds_list
-    flags = [t["DEST"]["FLAGS"] for t in ds_list()["RECORDS"][0]["SET"]["TARGETS"]]
-    assert flags == ["IP", "IX", "AX"]
+    targets = [t["DEST"] for t in ds_list()["RECORDS"][0]["SET"]["TARGETS"]]
+    # ds.list shows Kamailio's index order
+    assert [(t["URI"], t["FLAGS"]) for t in targets] == [
+        ("sip:127.0.0.1:5083", "IP"), ("sip:127.0.0.1:5082", "IX"),
+        ("sip:127.0.0.1:5081", "AX")]
 
 
 def test_is_from_list_matches_source_address(setup) -> None:  # type: ignore[no-untyped-def]
@@ -258,13 +265,16 @@ end
     net = setup(script)
     STORE.loads.add("busy-2", 1, "gw2")
     STORE.loads.add("busy-3", 1, "gw3")
-    got = [invite(net, n)[1] for n in range(3)]
-    # gw1 (0 calls) twice: it then reaches maxload=2, and gw2/gw3 (1 call each) tie
-    assert got == ["sip:127.0.0.1:5081", "sip:127.0.0.1:5081", "sip:127.0.0.1:5082"]
+    got = [invite(net, n)[1] for n in range(5)]
+    # gw1 (0 calls); then all have 1 and the lowest index wins a tie (Kamailio's
+    # ds_get_leastloaded: index 0 is gw3); then gw2 and gw1 tie: gw2; then gw1 (1
+    # call) once more; now gw1 is at maxload=2 and gw3 and gw2 (2 each) tie: gw3
+    assert got == ["sip:127.0.0.1:5081", "sip:127.0.0.1:5083", "sip:127.0.0.1:5082",
+                   "sip:127.0.0.1:5081", "sip:127.0.0.1:5083"]
     before = len(net.recorded)
     net.deliver(request("BYE", n=0, to_tag="x"))
     assert net.recorded[before:] == [1]
-    assert STORE.loads.load("gw1") == 1
+    assert (STORE.loads.load("gw1"), STORE.loads.load("gw3")) == (1, 3)
     # only an INVITE starts a call (README §4.1, alg 10)
     assert call(net, 9) == [-1, "none"]
 

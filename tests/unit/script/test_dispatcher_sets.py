@@ -53,10 +53,13 @@ def test_attributes() -> None:
 def test_sets_are_ordered_by_priority_and_keep_state_across_a_reload() -> None:
     sets = build_sets(parse_list("1 sip:a.invalid 0 1\n1 sip:b.invalid 0 5\n"
                                  "1 sip:c.invalid 0 5\n"))
-    assert [d.uri for d in sets[1].dests] == ["sip:b.invalid", "sip:c.invalid", "sip:a.invalid"]
-    sets[1].dests[0].flags |= INACTIVE
+    # highest priority first, equal priorities in reverse file order (Kamailio's
+    # dispatch.c: add_dest2list + reindex_dests)
+    assert [d.uri for d in sets[1].dests] == ["sip:c.invalid", "sip:b.invalid", "sip:a.invalid"]
+    sets[1].dests[1].flags |= INACTIVE  # b
     again = build_sets(parse_list("1 sip:b.invalid 0 5\n1 sip:c.invalid 1 5\n"), sets)
-    # b kept its learnt state; c's configured flags changed, so the file wins
+    assert [d.uri for d in again[1].dests] == ["sip:c.invalid", "sip:b.invalid"]
+    # c's configured flags changed, so the file wins; b kept its learnt state
     assert [d.flags for d in again[1].dests] == [INACTIVE, INACTIVE]
 
 
@@ -69,8 +72,9 @@ def test_destinations_resolve_for_is_from_list(tmp_path: Path) -> None:
         addresses = [d.addresses for d in STORE.sets[1].dests]
     finally:
         mod.destroy()
-    assert ("udp", "127.0.0.1", 5090) in addresses[0]
-    assert addresses[1:] == [[("tcp", "127.0.0.2", 5060)], []]
+    # in Kamailio's index order: the file's last line first
+    assert ("udp", "127.0.0.1", 5090) in addresses[2]
+    assert addresses[:2] == [[], [("tcp", "127.0.0.2", 5060)]]
 
 
 def test_init_refuses_a_bad_list_or_parameter(tmp_path: Path) -> None:
@@ -98,7 +102,7 @@ def one_set(text: str) -> object:
     return build_sets(parse_list(text))[1]
 
 
-THREE = "1 sip:a.invalid\n1 sip:b.invalid\n1 sip:c.invalid\n"
+THREE = "1 sip:a.invalid\n1 sip:b.invalid\n1 sip:c.invalid\n"  # indexed c, b, a
 
 
 def picks(dset: object, alg: int, n: int, **kw: object) -> list[str]:
@@ -114,17 +118,20 @@ def test_kamailio_hash() -> None:
 
 def test_hash_algorithms_move_on_from_an_unusable_destination() -> None:
     dset = one_set(THREE)
-    key = 4  # 4 % 3 == 1: b
-    assert [d.uri[4] for d in choose(dset, 0, key)] == ["b", "c", "a"]  # type: ignore[arg-type]
+    key = 4  # 4 % 3 == 1: b (index 0 is c)
+    assert [d.uri[4] for d in choose(dset, 0, key)] == ["b", "a", "c"]  # type: ignore[arg-type]
     dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
-    assert [d.uri[4] for d in choose(dset, 0, key)] == ["c", "a"]  # type: ignore[arg-type]
+    assert [d.uri[4] for d in choose(dset, 0, key)] == ["a", "c"]  # type: ignore[arg-type]
+    key = 5  # index 2: a, the file's first line
+    assert [d.uri[4] for d in choose(dset, 0, key)] == ["a", "c"]  # type: ignore[arg-type]
 
 
 def test_round_robin_skips_inactive_and_alg5_without_credentials_is_round_robin() -> None:
     dset = one_set(THREE)
-    assert picks(dset, 4, 4) == ["a", "b", "c", "a"]
+    # from index 0, the file's last line (Kamailio's alg 4: idx->last from 0)
+    assert picks(dset, 4, 4) == ["c", "b", "a", "c"]
     dset.dests[0].flags = INACTIVE  # type: ignore[attr-defined]
-    assert picks(dset, 5, 3) == ["b", "c", "b"]
+    assert picks(dset, 5, 3) == ["b", "a", "b"]
 
 
 def test_random_uses_the_given_source() -> None:
@@ -144,15 +151,17 @@ def test_weight_gives_each_its_percentage_over_100_calls() -> None:
     dset = one_set("1 sip:a.invalid 0 0 weight=50\n1 sip:b.invalid 0 0 weight=30\n"
                    "1 sip:c.invalid 0 0 weight=10\n")
     got = Counter(picks(dset, 9, 100))
-    assert got == {"a": 50, "b": 30, "c": 20}  # c fills up to 100
+    # a, the last index (the file's first line), fills up to 100 (dp_init_weights)
+    assert got == {"a": 60, "b": 30, "c": 10}
 
 
 def test_relative_weight_is_shared_among_the_active_ones() -> None:
     dset = one_set("1 sip:a.invalid 0 0 rweight=1\n1 sip:b.invalid 0 0 rweight=2\n"
                    "1 sip:c.invalid 0 0 rweight=1\n")
     assert Counter(picks(dset, 11, 100)) == {"a": 25, "b": 50, "c": 25}
-    dset.dests[2].flags = INACTIVE  # type: ignore[attr-defined]
-    assert Counter(picks(dset, 11, 100)) == {"a": 33, "b": 67}  # README's 33/67/0
+    dset.dests[2].flags = INACTIVE  # type: ignore[attr-defined]  # a (indexed c, b, a)
+    # README's 33/67/0: the last active index (b) gets the slot lost to truncation
+    assert Counter(picks(dset, 11, 100)) == {"c": 33, "b": 67}
 
 
 def test_call_load_and_maxload() -> None:
@@ -161,30 +170,32 @@ def test_call_load_and_maxload() -> None:
     assert picks(dset, 10, 1, load=lambda d: load[d.attrs.duid]) == ["a"]
     load["a"] = 1  # full
     assert picks(dset, 10, 1, load=lambda d: load[d.attrs.duid]) == ["b"]
-    dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
+    assert dset.dests[0].uri == "sip:b.invalid"  # type: ignore[attr-defined]
+    dset.dests[0].flags = INACTIVE  # type: ignore[attr-defined]
     assert choose(dset, 10, load=lambda d: load[d.attrs.duid]) == []  # type: ignore[arg-type]
 
 
 def test_latency_prefers_the_fast_ones_in_turn() -> None:
     dset = one_set("1 sip:a.invalid 0 30\n1 sip:b.invalid 0 30\n1 sip:c.invalid 0 30\n")
-    for dest, ms in zip(dset.dests, (21, 91, 19)):  # type: ignore[attr-defined]
-        dest.latency.estimate = ms
-    # adjusted priorities 30, 27, 30 (README's example): a and c alternate
-    assert picks(dset, 13, 4, use_latency=True) == ["a", "c", "a", "c"]
-    assert [d.uri[4] for d in choose(dset, 13, use_latency=True)][1:] == ["c", "b"]  # type: ignore[arg-type]
+    for dest in dset.dests:  # type: ignore[attr-defined]
+        dest.latency.estimate = {"a": 21, "b": 91, "c": 19}[dest.uri[4]]
+    # adjusted priorities 30, 27, 30 (README's example): c and a (index order) alternate
+    assert picks(dset, 13, 4, use_latency=True) == ["c", "a", "c", "a"]
+    assert [d.uri[4] for d in choose(dset, 13, use_latency=True)][1:] == ["a", "b"]  # type: ignore[arg-type]
     assert sorted(picks(dset, 13, 3)) == ["a", "b", "c"]  # no statistics: round robin
 
 
 def test_use_default_keeps_the_last_one_for_the_end() -> None:
     dset = one_set(THREE)
-    assert [d.uri[4] for d in choose(dset, 8, use_default=True)] == ["a", "b", "c"]  # type: ignore[arg-type]
+    # the default is the last index: a, the file's first line
+    assert [d.uri[4] for d in choose(dset, 8, use_default=True)] == ["c", "b", "a"]  # type: ignore[arg-type]
     dset.dests[0].flags = dset.dests[1].flags = INACTIVE  # type: ignore[attr-defined]
-    assert [d.uri[4] for d in choose(dset, 4, use_default=True)] == ["c"]  # type: ignore[arg-type]
+    assert [d.uri[4] for d in choose(dset, 4, use_default=True)] == ["a"]  # type: ignore[arg-type]
 
 
 def test_unknown_algorithms_take_the_first_and_12_is_refused() -> None:
     dset = one_set(THREE)
-    assert picks(dset, 42, 2) == ["a", "a"]
+    assert picks(dset, 42, 2) == ["c", "c"]
     assert choose(dset, 12) == []  # type: ignore[arg-type]
 
 
