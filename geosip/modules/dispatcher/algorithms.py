@@ -39,14 +39,19 @@ LoadOf = Callable[[Destination], int]
 
 def ds_hash(first: str | None, second: str | None = None) -> int:
     """Kamailio's ds_get_hash over one or two strings (unsigned 32-bit; never 0 for
-    given input)."""
+    given input). The bytes are the wire's (geosip decodes with surrogateescape)."""
     if first is None and second is None:
         return 0
     h = 0
     for text in (first, second):
         if text is None:
             continue
-        data = text.encode("utf-8", "surrogateescape")
+        # ds_get_hash reads them through a `char *`, signed on x86/gcc: a byte >= 0x80
+        # counts negative (sign-extended into the unsigned sum), so a UTF-8 Call-ID
+        # lands where Kamailio puts it only when it is read the same way
+        raw = text.encode("utf-8", "surrogateescape")
+        data: bytes | list[int] = raw if raw.isascii() else [b - 256 if b >= 0x80 else b
+                                                             for b in raw]
         end = len(data) - len(data) % 4
         for i in range(0, end, 4):
             v = (data[i] << 24) + (data[i + 1] << 16) + (data[i + 2] << 8) + data[i + 3]

@@ -216,14 +216,20 @@ def test_auth_registrar(tmp_path: Path, proxy: Callable[..., Proxy]) -> None:
 
 # ---- 2. dispatcher -------------------------------------------------------------------
 
-CALLS = {"hash": 12, "rr": 6, "fail": 3}  # 12 Call-IDs hash onto all of a, b, c
+# (Call-ID prefix, Request-URI user: the algorithm, calls); 12 Call-IDs hash onto all
+# of a, b, c; "häsh" Call-IDs carry bytes >= 0x80, which ds_get_hash reads as signed
+# chars (read unsigned, every one of them would reach another callee)
+CALLS = [("hash", "hash", 12), ("h\u00e4sh", "hash", 6), ("rr", "rr", 6),
+         ("fail", "fail", 3)]
 DS_EXPECTED: Outcome = {
     "hash: caller got": ["486 Busy Here"] * 12,
+    "h\u00e4sh: caller got": ["486 Busy Here"] * 6,
     "rr: caller got": ["486 Busy Here"] * 6,
     "fail: caller got": ["486 Busy Here"] * 3,  # the 500 is never the best reply
     # equal priorities: index 0 is the set's LAST line (c; in set 3 b), so
     # ds_get_hash(Call-ID) % 3 = 0 is c and round robin starts with c
     **{f"hash-{n}@geosip.test": [dest] for n, dest in enumerate("cccaaaacabbb", 1)},
+    **{f"h\u00e4sh-{n}@geosip.test": [dest] for n, dest in enumerate("bbbbab", 1)},
     **{f"rr-{n}@geosip.test": [dest] for n, dest in enumerate("cbacba", 1)},
     # round robin in set 3 (indexed b, a, bad): bad answers 500, the failure route's
     # ds_next_dst takes the next index, wrapping round to b
@@ -260,11 +266,11 @@ def ds_suite(ports: dict[str, int]) -> Suite:
             for callee in callees.values():
                 callee.wait_listening()
             out: Outcome = {}
-            for user, calls in CALLS.items():
+            for cid, user, calls in CALLS:
                 caller = peers.run(peers.sipp(
-                    f"caller-{user}", HERE / "fixed_invite_uac.xml", remote=server,
-                    calls=calls, rate=20, keys={"user": user, "from": "carol", "cid": user}))
-                out[f"{user}: caller got"] = finals(caller)
+                    f"caller-{cid}", HERE / "fixed_invite_uac.xml", remote=server,
+                    calls=calls, rate=20, keys={"user": user, "from": "carol", "cid": cid}))
+                out[f"{cid}: caller got"] = finals(caller)
             got: list[tuple[float, str, str]] = []
             for name, callee in callees.items():
                 got += [(m.when, m.header("Call-ID")[0], name)

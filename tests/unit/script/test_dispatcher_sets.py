@@ -116,6 +116,18 @@ def test_kamailio_hash() -> None:
     assert 0 < ds_hash("some-call-id@10.0.0.1") < 2 ** 32
 
 
+@pytest.mark.parametrize(("callid", "index"), [
+    # what Kamailio 5.6.3 picked with ds_select_dst(1, 0) from a set of three of
+    # equal priority (index = ds_get_hash % 3); bytes >= 0x80 count as signed chars
+    # (an unsigned reading gives index 2 for the first)
+    ("caf\u00e9-\u00fc\u00df@x", 0),
+    (b"\xff\xfe\x80\x81A".decode("utf-8", "surrogateescape"), 2),  # not even UTF-8
+    ("abc", 0), ("c3", 2),
+])
+def test_kamailio_hash_of_non_ascii_call_ids(callid: str, index: int) -> None:
+    assert ds_hash(callid) % 3 == index
+
+
 def test_hash_algorithms_move_on_from_an_unusable_destination() -> None:
     dset = one_set(THREE)
     key = 4  # 4 % 3 == 1: b (index 0 is c)
