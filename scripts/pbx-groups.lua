@@ -82,7 +82,8 @@ function ksr_route_shortdial()
   local query = "select extension from pbxgroups where pbxgroupid="
     .. KSR.pv.get("$(avp(pbxgroupid){sql.val.int})")
     .. " and shortdial=" .. KSR.pv.get("$(rU{sql.val.str})")
-  if KSR.sqlops.sql_query("ca", query, "ra") == 1 then
+  -- Kamailio's KEMI sql_query is 0 for any success (rows or none), -1 an error
+  if KSR.sqlops.sql_query("ca", query, "ra") == 0 and KSR.pv.get("$dbr(ra=>rows)") > 0 then
     KSR.pv.sets("$rU", KSR.pv.get("$dbr(ra=>[0,0])"))
   end
   KSR.sqlops.sql_result_free("ra")

@@ -2,10 +2,15 @@
 escape. Every function that queries is blocking=True: the route's coroutine yields and
 its greenlet waits for the database, so a slow query holds up no other call.
 
-Return codes are Kamailio's (sql_api.c, sql_do_query): 1 the query returned rows (kept
-in the result), 2 it returned none (an INSERT, an empty SELECT), 3 rows but no result
-name was given, -1 the database refused it. An unknown connection name is a script
-bug: the call raises (the route ends with the error, answered 500).
+Return codes are those of Kamailio 5.6's KEMI functions, which are not those of its
+native cfg functions (checked on Kamailio 5.6.3 by kamailio_ref):
+- sql_query: 0 success, whatever came back (rows, none, an INSERT or UPDATE, no
+  result name), -1 error. KEMI calls sqlops_do_query (sql_api.c), which turns
+  sql_do_query's 1/2/3 into 0; only the native sql_query() passes 1/2/3 on.
+- sql_xquery: 1 success (rows or none), -1 error (sqlops_do_xquery).
+- sql_pvquery: 1 rows assigned, 2 no rows, -1 error (sql_do_pvquery as it is).
+An unknown connection name is -1 and an error in the log (sql_get_connection finds
+nothing; KEMI has no fixup that would refuse the script at start).
 """
 
 from __future__ import annotations
@@ -20,20 +25,31 @@ from geosip.script import pv, transforms
 from geosip.script.exports import ksr
 
 from . import state
-from .connections import QueryError, Result
+from .connections import Connection, QueryError, Result
 
 if TYPE_CHECKING:
     from geosip.core.context import RequestContext
 
 log = logging.getLogger("geosip.sqlops")
 
-QUERY_RETURNS = ("1 rows returned (kept in res), 2 no rows (INSERT/UPDATE, empty "
-                 "SELECT), 3 rows but res is \"\", -1 database error")
+QUERY_RETURNS = ("0 success: rows (kept in res), none (INSERT/UPDATE, an empty SELECT) "
+                 "or no result name; -1 database error or unknown connection")
+
+
+def _connection(con: str) -> Connection | None:
+    """The connection named `con`, None (logged) when there is none."""
+    try:
+        return state.connection(con)
+    except LookupError:
+        log.error("sqlops: invalid connection [%s]", con)
+        return None
 
 
 def _query(ctx: "RequestContext", con: str, query: str,
            params: tuple[Any, ...] = ()) -> Result | None:
-    connection = state.connection(con)  # LookupError: an unknown name is a script bug
+    connection = _connection(con)
+    if connection is None:
+        return None
     try:
         result = connection.query(query, params)
     except QueryError as exc:
@@ -44,17 +60,16 @@ def _query(ctx: "RequestContext", con: str, query: str,
 
 
 def _store(ctx: "RequestContext", result: Result | None, res: str) -> int:
+    """Keep `result` as `res`; sql_query's KEMI code (0, or -1 for a failed query)."""
     results = state.results(ctx)
     if result is None:
         results.pop(res, None)  # Kamailio resets the result before the query
         return -1
     if not result.rows or not result.columns:
         results[res] = Result((), (), result.affected)
-        return 2
-    if not res:
-        return 3
-    results[res] = result
-    return 1
+    elif res:
+        results[res] = result
+    return 0
 
 
 @ksr("sql_query", "sss", blocking=True, returns=QUERY_RETURNS)
@@ -74,7 +89,8 @@ def sql_pquery(ctx: "RequestContext", con: str, query: str, params: Any, res: st
 
 
 @ksr("sql_xquery", "sss", blocking=True,
-     returns="1 rows added to $xavp(xavp), 2 no rows, -1 database error")
+     returns="1 success (rows added to $xavp(xavp), or none), -1 database error or "
+     "unknown connection")
 def sql_xquery(ctx: "RequestContext", con: str, query: str, xavp: str) -> int:
     """Run `query`; each row becomes an item of $xavp(xavp) with a field per column,
     the first row at index 0: $xavp(xavp=>column), $xavp(xavp[1]=>column)."""
@@ -82,7 +98,7 @@ def sql_xquery(ctx: "RequestContext", con: str, query: str, xavp: str) -> int:
     if result is None:
         return -1
     if not result.rows:
-        return 2
+        return 1  # Kamailio's KEMI: success, nothing added (sqlops_do_xquery)
     items = [{col: [value] for col, value in zip(result.columns, row)}
              for row in result.rows]
     xavps = ctx.script.xavps
@@ -91,7 +107,8 @@ def sql_xquery(ctx: "RequestContext", con: str, query: str, xavp: str) -> int:
 
 
 @ksr("sql_pvquery", "sss", blocking=True,
-     returns="1 values assigned, 2 no rows, -1 database error or too few variables")
+     returns="1 values assigned, 2 no rows, -1 database error, unknown connection or "
+     "too few variables")
 def sql_pvquery(ctx: "RequestContext", con: str, query: str, pvs: str) -> int:
     """Run `query` and assign column i to the i-th variable of `pvs` ("$var(a),$avp(b)"),
     row by row from the last to the first: $avp values stack with the first row on
@@ -111,11 +128,15 @@ def sql_pvquery(ctx: "RequestContext", con: str, query: str, pvs: str) -> int:
     return 1
 
 
-@ksr("sql_query_async", "ss", returns="1 queued")
+@ksr("sql_query_async", "ss", returns="1 queued, -1 unknown connection")
 def sql_query_async(ctx: "RequestContext", con: str, query: str) -> int:
     """Run `query` later, in a greenlet of its own, and forget its result (an INSERT
-    for accounting...). Errors are logged."""
-    connection = state.connection(con)
+    for accounting...). Errors are logged. 1 is Kamailio's code for a query handed to
+    a driver that runs queries asynchronously (sql_do_query_async); Kamailio's
+    db_sqlite has none and answers -1 without running it, geosip runs it on SQLite too."""
+    connection = _connection(con)
+    if connection is None:
+        return -1
 
     def run() -> None:
         try:

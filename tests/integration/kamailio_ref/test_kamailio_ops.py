@@ -308,12 +308,14 @@ HTABLE_EXPECTED: Outcome = {
     "alice-1: caller got": ["486 Busy Here"],
     "bob-1: caller got": ["486 Busy Here"],
     "alice-2: caller got": ["486 Busy Here"],
-    "callee saw": [["X-Count: 1", "X-Greeting: Hello"], ["X-Count: 1", "X-Greeting: Howdy"],
-                   ["X-Count: 2", "X-Greeting: Hello"]],
+    # KEMI's sql_query: 0 for a success with rows and without, -1 for an error
+    "callee saw": [[f"X-{h}" for h in (f"Count: {n}", f"Greeting: {g}", "Sql: 0",
+                                       "Sql-Error: -1")]
+                   for n, g in ((1, "Hello"), (1, "Howdy"), (2, "Hello"))],
     "echo-alice-1: caller got": ["480 Hello alice #3 INVITE from 127.0.0.1"],
-    "echo-alice-1: reply headers": ["X-Count: 3"],
+    "echo-alice-1: reply headers": ["X-Count: 3", "X-Sql: 0"],
     "echo-carol-1: caller got": ["480 none carol #1 INVITE from 127.0.0.1"],
-    "echo-carol-1: reply headers": ["X-Count: 1"],
+    "echo-carol-1: reply headers": ["X-Count: 1", "X-Sql: 0"],
 }
 
 
@@ -328,14 +330,16 @@ def htable_suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
                 cid, HERE / "fixed_invite_uac.xml", remote=f"{HOST}:{callee.port}",
                 proxy=server, keys={"user": "service", "from": user, "cid": cid})))
         got = peers.stop(callee).received("INVITE")
-        out["callee saw"] = [[f"{h}: {v}" for h in ("X-Count", "X-Greeting")
+        out["callee saw"] = [[f"{h}: {v}" for h in ("X-Count", "X-Greeting", "X-Sql",
+                                                    "X-Sql-Error")
                               for v in m.header(h)] for m in got]
         for cid, user in (("echo-alice-1", "alice"), ("echo-carol-1", "carol")):
             result = peers.run(peers.sipp(cid, HERE / "fixed_invite_uac.xml", remote=server,
                                           keys={"user": "echo", "from": user, "cid": cid}))
             out[f"{cid}: caller got"] = finals(result)
-            out[f"{cid}: reply headers"] = [f"X-Count: {v}" for m in result.finals()
-                                            for v in m.header("X-Count")]
+            out[f"{cid}: reply headers"] = [f"{h}: {v}" for m in result.finals()
+                                            for h in ("X-Count", "X-Sql")
+                                            for v in m.header(h)]
         return out, peers.results
     finally:
         peers.close()

@@ -3,7 +3,9 @@
 -- kamailio_ref/test_kamailio_ops.py::test_htable_sqlops_headers compares what the
 -- callee and the caller see. Per request:
 --   the htable "cnt" counts requests per From user (sht_inc)
---   sql_query reads the From user's greeting from compat_greetings (SQLite)
+--   sql_query reads the From user's greeting from compat_greetings (SQLite); its code
+--                              goes in X-Sql, that of a query on a missing table in
+--                              X-Sql-Error (KEMI's: 0 success, with rows or none, -1 error)
 --   KSR.hdr.append adds X-Count and X-Greeting to the request
 --   Request-URI user "echo" -> answered here: 480 with a reason built from PVs and the
 --                              values above, X-Count also in the reply (append_to_reply)
@@ -33,18 +35,20 @@ function ksr_request_route()
 	local greeting = "none"
 	local rc = KSR.sqlops.sql_query("ca",
 		"SELECT greeting FROM compat_greetings WHERE username = '" .. user .. "'", "ra")
-	if rc >= 0 and KSR.pv.get("$dbr(ra=>rows)") > 0 then
+	if rc == 0 and KSR.pv.get("$dbr(ra=>rows)") > 0 then
 		greeting = KSR.pv.get("$dbr(ra=>[0,0])")
 	end
 	KSR.sqlops.sql_result_free("ra")
+	local failed = KSR.sqlops.sql_query("ca", "SELECT greeting FROM compat_nosuchtable", "ra")
 
 	KSR.hdr.append("X-Count: " .. count .. "\r\n")
-	-- sql_query's success code differs (Kamailio's KEMI returns 0, geosip 1): both
-	-- are >= 0, errors are < 0
 	KSR.hdr.append("X-Greeting: " .. greeting .. "\r\n")
+	KSR.hdr.append("X-Sql: " .. rc .. "\r\n")
+	KSR.hdr.append("X-Sql-Error: " .. failed .. "\r\n")
 
 	if KSR.pv.get("$rU") == "echo" then
 		KSR.hdr.append_to_reply("X-Count: " .. count .. "\r\n")
+		KSR.hdr.append_to_reply("X-Sql: " .. rc .. "\r\n")
 		KSR.sl.send_reply(480, greeting .. " " .. user .. " #" .. count .. " "
 			.. KSR.pv.get("$rm") .. " from " .. KSR.pv.get("$si"))
 		KSR.x.exit()
