@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ParseError
-from .grammar import HEADER_KEYS, TOKEN_RE
+from .grammar import HEADER_KEYS, SPELLED_KEYS, TOKEN_RE
 from .headers import Field, parse_uint
 from .message import Message, Request, Response
 
@@ -99,18 +99,21 @@ def _parse_fields(head: str, lines: list[str]) -> tuple[list[Field], dict[str, l
     fields = []
     index: dict[str, list[Field]] = {}
     keys = HEADER_KEYS
+    spelled = SPELLED_KEYS
     new_field = tuple.__new__  # Field(...) through its Python __new__ costs 3x more
     for raw, line in zip(raws, texts):
         name, colon, value = line.partition(":")
         if not colon:
             raise ParseError(f"header line without a name and ':': {line[:60]!r}")
-        key = keys.get(name.lower())
-        if key is None or not name.isascii():  # 'K' (U+212A KELVIN SIGN).lower() is 'k'
-            name = name.rstrip(" \t")  # RFC 3261 §7.3.1: LWS allowed before ':'
-            if TOKEN_RE.fullmatch(name) is None:
-                raise ParseError(f"invalid header name {name[:60]!r}")
-            lower = name.lower()
-            key = keys.get(lower, lower)
+        key = spelled.get(name)  # ASCII tokens: no check needed
+        if key is None:
+            key = keys.get(name.lower())
+            if key is None or not name.isascii():  # 'K' (U+212A KELVIN SIGN).lower() is 'k'
+                name = name.rstrip(" \t")  # RFC 3261 §7.3.1: LWS allowed before ':'
+                if TOKEN_RE.fullmatch(name) is None:
+                    raise ParseError(f"invalid header name {name[:60]!r}")
+                lower = name.lower()
+                key = keys.get(lower, lower)
         field = new_field(Field, (name, key, value.strip(" \t"), raw))
         fields.append(field)
         same = index.get(key)
