@@ -99,16 +99,17 @@ def _add(htname: str, itname: str, delta: int) -> int:
     return INC_ERROR if value is None else value
 
 
-@ksr("sht_inc", "ss", returns="the new value; -255 when the item holds a string or "
-     "the table does not exist")
+@ksr("sht_inc", "ss", returns="the new value; -255 when the item holds a string, is "
+     "missing from a table without initval, or the table does not exist")
 def sht_inc(ctx: "RequestContext", htname: str, itname: str) -> int:
-    """Add 1 to an integer item; a missing item starts from initval (0 without one)."""
+    """Add 1 to an integer item; a missing item starts from the table's initval, and
+    without one nothing is created (Kamailio's ht_cell_value_add)."""
     return _add(htname, itname, 1)
 
 
 @ksr("sht_dec", "ss", returns="the new value; -255 as sht_inc")
 def sht_dec(ctx: "RequestContext", htname: str, itname: str) -> int:
-    """Subtract 1 from an integer item (a missing one starts from initval or 0)."""
+    """Subtract 1 from an integer item (a missing one as sht_inc)."""
     return _add(htname, itname, -1)
 
 

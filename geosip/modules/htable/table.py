@@ -160,11 +160,14 @@ class HTable:
         return True
 
     def add(self, key: str, delta: int) -> int | None:
-        """sht_inc/sht_dec: the new value; a missing item starts from initval (or 0);
-        None when the item holds a string."""
+        """sht_inc/sht_dec: the new value; a missing item starts from initval; None
+        when the item holds a string, or is missing from a table without initval
+        (then nothing is created: Kamailio's ht_api.c ht_cell_value_add)."""
         found = self.item(key)
         if found is None:
-            value = (self.definition.initval or 0) + delta
+            if self.definition.initval is None:
+                return None
+            value = self.definition.initval + delta
             self.set(key, value)
             return value
         if not isinstance(found.value, int):

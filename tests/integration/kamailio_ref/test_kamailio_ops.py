@@ -11,7 +11,8 @@ notice must be the same:
   dispatcher  3 destinations (sipp callees) per set: algorithm 0 (Call-ID hash),
               4 (round robin), 4 with failover to ds_next_dst on a 500; which callee
               got each call (Call-IDs are the same in both runs)
-  htable      per-From-user counter (htable), a value read with sql_query (SQLite),
+  htable      per-From-user counter (htable without initval: sht_inc's -255, $shtdec's
+              $null), a value read with sql_query (SQLite) and its KEMI codes,
               KSR.hdr.append / append_to_reply, send_reply with a reason made of PVs:
               the headers the callee sees, the caller's status, reason and headers
   acc         acc's db_flag and failed_transaction_flag: the rows of the acc table
@@ -308,14 +309,16 @@ HTABLE_EXPECTED: Outcome = {
     "alice-1: caller got": ["486 Busy Here"],
     "bob-1: caller got": ["486 Busy Here"],
     "alice-2: caller got": ["486 Busy Here"],
-    # KEMI's sql_query: 0 for a success with rows and without, -1 for an error
-    "callee saw": [[f"X-{h}" for h in (f"Count: {n}", f"Greeting: {g}", "Sql: 0",
-                                       "Sql-Error: -1")]
-                   for n, g in ((1, "Hello"), (1, "Howdy"), (2, "Hello"))],
+    # sht_inc of an item missing from a table without initval: -255, nothing created
+    # ($shtdec too: $null); KEMI's sql_query: 0 for a success with rows and without,
+    # -1 for an error
+    "callee saw": [[f"X-{h}" for h in (f"Count: {n}", f"Inc: {inc}", "Missing: nil/nil",
+                                       f"Greeting: {g}", "Sql: 0", "Sql-Error: -1")]
+                   for n, inc, g in ((1, -255, "Hello"), (1, -255, "Howdy"), (2, 2, "Hello"))],
     "echo-alice-1: caller got": ["480 Hello alice #3 INVITE from 127.0.0.1"],
-    "echo-alice-1: reply headers": ["X-Count: 3", "X-Sql: 0"],
+    "echo-alice-1: reply headers": ["X-Count: 3", "X-Inc: 3", "X-Sql: 0"],
     "echo-carol-1: caller got": ["480 none carol #1 INVITE from 127.0.0.1"],
-    "echo-carol-1: reply headers": ["X-Count: 1", "X-Sql: 0"],
+    "echo-carol-1: reply headers": ["X-Count: 1", "X-Inc: -255", "X-Sql: 0"],
 }
 
 
@@ -330,15 +333,15 @@ def htable_suite(server: str, folder: Path) -> tuple[Outcome, list[SippResult]]:
                 cid, HERE / "fixed_invite_uac.xml", remote=f"{HOST}:{callee.port}",
                 proxy=server, keys={"user": "service", "from": user, "cid": cid})))
         got = peers.stop(callee).received("INVITE")
-        out["callee saw"] = [[f"{h}: {v}" for h in ("X-Count", "X-Greeting", "X-Sql",
-                                                    "X-Sql-Error")
+        out["callee saw"] = [[f"{h}: {v}" for h in ("X-Count", "X-Inc", "X-Missing",
+                                                    "X-Greeting", "X-Sql", "X-Sql-Error")
                               for v in m.header(h)] for m in got]
         for cid, user in (("echo-alice-1", "alice"), ("echo-carol-1", "carol")):
             result = peers.run(peers.sipp(cid, HERE / "fixed_invite_uac.xml", remote=server,
                                           keys={"user": "echo", "from": user, "cid": cid}))
             out[f"{cid}: caller got"] = finals(result)
             out[f"{cid}: reply headers"] = [f"{h}: {v}" for m in result.finals()
-                                            for h in ("X-Count", "X-Sql")
+                                            for h in ("X-Count", "X-Inc", "X-Sql")
                                             for v in m.header(h)]
         return out, peers.results
     finally:
