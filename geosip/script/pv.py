@@ -150,6 +150,8 @@ def _host(uri: Any) -> str | None:
 
 
 def _port(uri: Any) -> int | None:
+    if isinstance(uri, TelUri):
+        return 5060  # no port in the URI: Kamailio's pv_get_xuri_attr answers 5060
     if not isinstance(uri, SipUri):
         return None
     if uri.port is not None:

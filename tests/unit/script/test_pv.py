@@ -169,10 +169,11 @@ TEL_REQUEST = REQUEST.replace("INVITE sip:bob@example.com:5080;transport=udp",
 def test_tel_request_uri_has_no_host(lua: Scripts) -> None:
     """A tel: R-URI (RFC 3966) has a number and no host: $rd is $null, as Kamailio's
     pv_get_xuri_attr answers for an empty host, so `$rd == "x"` is plainly false and a
-    script can test $rz first (scripts/default.lua's gateway section)."""
+    script can test $rz first (scripts/default.lua's gateway section). It has no port
+    either, and $rp is 5060 as for any URI without one (what Kamailio 5.6.3 gave)."""
     ctx = context(TEL_REQUEST)
-    assert [lua.get(ctx, n) for n in ("$ru", "$rz", "$rU", "$rd")] == \
-        ["tel:+44-7700-900123", "tel", "+44-7700-900123", None]
+    assert [lua.get(ctx, n) for n in ("$ru", "$rz", "$rU", "$rd", "$rp")] == \
+        ["tel:+44-7700-900123", "tel", "+44-7700-900123", None, 5060]
     assert lua.lua(ctx, 'out(KSR.pv.get("$rd") == "sms.example.com") '
                         'out(KSR.pv.is_null("$rd")) out(KSR.pv.getvs("$rd", "none"))') \
         == [False, 1, "none"]
