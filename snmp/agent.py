@@ -86,11 +86,12 @@ def build_engine(settings: SnmpSettings, table: Table) -> engine.SnmpEngine:
     eng = engine.SnmpEngine()
     host, port = parse_address(settings.listen or "127.0.0.1")
     if ":" in host:
-        config.add_transport(eng, udp6.DOMAIN_NAME,
-                             udp6.Udp6Transport().open_server_mode((host, port)))
+        transport = udp6.Udp6Transport().open_server_mode((host, port))
+        config.add_transport(eng, udp6.DOMAIN_NAME, transport)
     else:
-        config.add_transport(eng, udp.DOMAIN_NAME,
-                             udp.UdpTransport().open_server_mode((host, port)))
+        transport = udp.UdpTransport().open_server_mode((host, port))
+        config.add_transport(eng, udp.DOMAIN_NAME, transport)
+    _drop_undecodable(transport)
     config.add_v1_system(eng, "geosip-area", settings.community)
     config.add_vacm_user(eng, 2, "geosip-area", "noAuthNoPriv", (1, 3, 6))
     user = settings.v3
@@ -114,6 +115,23 @@ def build_engine(settings: SnmpSettings, table: Table) -> engine.SnmpEngine:
         responder(eng, snmp_context)
     eng.open_dispatcher()
     return eng
+
+
+def _drop_undecodable(transport: Any) -> None:
+    """Some malformed BER makes pyasn1's decoder raise TypeError, which pysnmp does not
+    catch (it expects PyAsn1Error): the traceback reached the log through asyncio for
+    every such datagram. Such a datagram is dropped like any other that does not
+    decode (RFC 3417 §8: silently discarded)."""
+    receive = transport._callback_function  # the dispatcher's, set by add_transport
+
+    def guarded(*args: Any) -> None:
+        try:
+            receive(*args)
+        except Exception as exc:
+            log.debug("snmp: dropped a datagram that does not decode: %r", exc)
+
+    transport.unregister_callback()
+    transport.register_callback(guarded)
 
 
 async def serve(settings: SnmpSettings, rpc_target: str, parent: int | None = None) -> None:
