@@ -384,8 +384,8 @@ end
 -- Size (RFC 3428 §7): a MESSAGE must not exceed 1300 bytes unless every hop has
 -- congestion control. A MESSAGE that would leave here over UDP larger than
 -- MESSAGE_MAX_UDP is answered 513 Message Too Large; MESSAGE_MAX_SIZE (0: none) bounds
--- it on any transport. geosip's core already answers 513 to any message over 65535
--- bytes (its parser's size limit) before the script runs.
+-- it on any transport. Larger than 65535 bytes never reaches the script: a UDP
+-- datagram cannot be, and over TCP the core closes the connection (as Kamailio does).
 MESSAGE_MAX_UDP = 1300
 MESSAGE_MAX_SIZE = 0
 
