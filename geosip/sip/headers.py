@@ -61,7 +61,9 @@ class CSeq(NamedTuple):
 
 def parse_cseq(value: str) -> CSeq:
     """CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 scalar02)."""
-    parts = [p for p in value.replace("\t", " ").split(" ") if p]  # LWS: SP / HT only
+    parts = value.split(" ")
+    if len(parts) != 2 or "\t" in value or not parts[1]:  # the usual "1 INVITE" aside
+        parts = [p for p in value.replace("\t", " ").split(" ") if p]  # LWS: SP / HT only
     if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
         raise ParseError(f"malformed CSeq {value[:80]!r}")
     # int() raises ValueError past 4300 digits (and is quadratic below): count first.
