@@ -34,9 +34,9 @@ def table_model(table: str) -> type[models.Subscriber]:
 
 
 @functools.lru_cache(maxsize=64)
-def _select_sql(dialect: type, table: str, columns: tuple[str, ...], use_domain: bool) -> str:
+def _select_sql(dialect: str, table: str, columns: tuple[str, ...], use_domain: bool) -> str:
     """The SELECT of get_user for one table, column list and use_domain in the SQL of
-    the bound database (`dialect`, its class: the cache key), with the user (and
+    the bound database (`dialect`, its class name: the cache key), with the user (and
     domain) and the LIMIT as parameters. Built once: peewee builds and compiles a query
     anew each time, which was 110 of the 130 us of a look-up on SQLite."""
     model = table_model(table)
@@ -64,7 +64,7 @@ def get_user(username: str, realm: str, table: str, algorithm: str,
     use_domain = bool(SETTINGS["use_domain"])
     params = [user, domain if at else realm, 1] if use_domain else [user, 1]  # 1: LIMIT
     try:
-        sql = _select_sql(type(models.database.obj), table, columns, use_domain)
+        sql = _select_sql(type(models.database.obj).__name__, table, columns, use_domain)
         with models.database.connection_context():
             row = models.database.execute_sql(sql, params).fetchone()
     except (pw.PeeweeException, AttributeError) as exc:  # AttributeError: proxy unset
