@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from geosip.sip import Message, Request
+from geosip.sip import Request
 from geosip.sip.via import MAGIC_COOKIE, Via
 from geosip.transport.base import Endpoint, Inbound, Listener, normalize_host
 
@@ -63,19 +63,14 @@ def stamp_received(request: Request, source: Endpoint) -> None:
     params = via.params.set("received", _via_host(source.host))
     if rport is not None:
         params = params.set("rport", str(source.port))
-    _replace_top_via(request, via.replace(params=params))
+    request.replace_top_via(via.replace(params=params))
 
 
 def force_rport(request: Request) -> None:
     """Kamailio's force_rport(): act as if the client had asked for rport."""
     via = request.top_via
     if via.rport is None:
-        _replace_top_via(request, via.with_param("rport", None))
-
-
-def _replace_top_via(msg: Message, via: Via) -> None:
-    msg.pop_value("Via")
-    msg.prepend_value("Via", str(via))
+        request.replace_top_via(via.with_param("rport", None))
 
 
 def _via_host(host: str) -> str:

@@ -309,6 +309,13 @@ class Message(ABC):
         self._changed(field.key)
         return field
 
+    def replace_top_via(self, via: Via) -> None:
+        """Replace the topmost Via value with `via` (a proxy's received/rport stamps,
+        RFC 3581); `top_via` is then `via` itself rather than its text parsed back."""
+        self.pop_value("Via")
+        self.prepend_value("Via", str(via))
+        self._cache["via0"] = via
+
     def remove_header(self, name: str) -> int:
         """Remove every field called `name`; returns how many were removed."""
         key = header_key(name)

@@ -54,6 +54,17 @@ def test_setting_the_uri_it_has_keeps_the_parsed_uri_and_the_bytes() -> None:
     assert msg.to_bytes().startswith(b"INVITE sip:bob@biloxi.com:5060 SIP/2.0\r\n")
 
 
+def test_replace_top_via_keeps_the_other_values_and_the_new_via_as_top_via() -> None:
+    msg = parse(INVITE)
+    stamped = msg.top_via.with_param("received", "192.0.2.7")
+    msg.replace_top_via(stamped)
+    assert msg.top_via is stamped
+    assert msg.values("via") == [
+        "SIP/2.0/UDP proxy.atlanta.com;branch=z9hG4bK2d4790.1;received=192.0.2.7",
+        "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds;received=192.0.2.1"]
+    assert parse(msg.to_bytes()).top_via == stamped  # what parsing it back would give
+
+
 def test_proxy_style_mutations_keep_other_bytes() -> None:
     msg = parse(INVITE)
     assert isinstance(msg, Request)
