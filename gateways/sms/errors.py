@@ -16,11 +16,13 @@ from smpplib import consts as c
 class SubmitError(Exception):
     """The SMS was not accepted; `status` is the SIP status to answer."""
 
-    def __init__(self, status: int, reason: str, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, reason: str, retry_after: int | None = None, *,
+                 throttled: bool = False) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled  # the SMSC asked to slow down (the `throttled` counter)
 
 
 # SMPP command_status -> (SIP status, temporary: answer with Retry-After)
@@ -37,17 +39,22 @@ SMPP_TO_SIP: dict[int, tuple[int, bool]] = {
 }
 
 
+# The SMSC pushing back (not a fault): counted as throttled.
+SMPP_THROTTLING = (c.SMPP_ESME_RTHROTTLED, c.SMPP_ESME_RMSGQFUL)
+
+
 def from_smpp(status: int, retry_after: int) -> SubmitError:
     sip, temporary = SMPP_TO_SIP.get(status, (502, False))
     desc = c.DESCRIPTIONS.get(status, f"command_status 0x{status:08X}")
-    return SubmitError(sip, f"SMSC: {desc}", retry_after if temporary else None)
+    return SubmitError(sip, f"SMSC: {desc}", retry_after if temporary else None,
+                       throttled=status in SMPP_THROTTLING)
 
 
 def from_kannel(http_status: int, text: str, retry_after: int) -> SubmitError:
     """Kannel's sendsms answers 202 '0: Accepted for delivery' or '3: Queued for later
     delivery'; 503 when it cannot queue; 4xx with a reason for bad requests."""
-    if http_status == 503:
-        return SubmitError(503, f"Kannel: {text}", retry_after)
+    if http_status == 503:  # Kannel cannot queue more: its way of slowing us down
+        return SubmitError(503, f"Kannel: {text}", retry_after, throttled=True)
     lowered = text.lower()
     if http_status in (400, 404) and ("receiver" in lowered or "number" in lowered):
         return SubmitError(484, f"Kannel: {text}")

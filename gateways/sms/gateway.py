@@ -18,6 +18,15 @@ Receipts. With `receipts = "message"` the SMPP connector asks for delivery recei
 (registered_delivery 1) and the gateway tells the SIP sender in a MESSAGE from the
 recipient's number: "SMS to +447700900123 delivered" (or "not delivered (UNDELIV)")
 once every part's receipt is in.
+
+Counters (report.py, pushed to geosip run as gateway:sms_<name>): sip_received
+(MESSAGEs from the core), submitted (of those, accepted by the SMSC: the 202s),
+submit_failed (the others: refused here or by the SMSC), throttled (of those, the
+SMSC or Kannel asking to slow down), delivered_in (SMS delivered to SIP: 2xx),
+deliver_failed (SMS to an unknown number or not taken by SIP), receipts (delivery
+receipts from the SMSC), sip_sent (MESSAGEs the core answered 2xx: SMS and receipt
+notices), reconnects (SMPP binds after the first); state bound (SMPP: bound to the
+SMSC; Kannel: sendsms answered the last request).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import logging
 from collections import OrderedDict
 from typing import Protocol
 
+from geosip.gateways.report import Report
 from geosip.gateways.sipua import SipUA, new_request
 from geosip.sip import Request, Response
 
@@ -37,9 +47,14 @@ log = logging.getLogger("geosip.gateways.sms")
 
 MAX_RECEIPTS = 10000  # receipts waited for; the oldest are forgotten past this
 TEXT_TYPES = ("text/plain",)
+COUNTERS = ("sip_received", "submitted", "submit_failed", "throttled", "delivered_in",
+            "deliver_failed", "receipts", "sip_sent")
 
 
 class Connector(Protocol):
+    bound: bool       # can submit now (the `bound` state)
+    reconnects: int   # sessions set up again after the first
+
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def submit(self, source: str, dest: str, text: str) -> list[str]:
@@ -68,6 +83,11 @@ class SmsGateway:
                         user_agent="geosip-sms-gateway")
         self.connector: Connector | None = None
         self._receipts: OrderedDict[str, _Pending] = OrderedDict()
+        self.report = Report("sms", COUNTERS,
+                             read={"reconnects": lambda: getattr(self.connector,
+                                                                 "reconnects", 0)},
+                             state={"bound": lambda: int(bool(getattr(self.connector,
+                                                                      "bound", False)))})
 
     async def start(self, connector: Connector) -> None:
         """Bind the SIP socket and start the connector (raises OSError when the SIP
@@ -77,21 +97,33 @@ class SmsGateway:
         await connector.start()
         log.info("SMS gateway on %s:%s (%s connector)", self.ua.host, self.ua.port,
                  self.settings.connector)
+        self.report.start(self.settings.control_socket)
 
     async def close(self) -> None:
         if self.connector is not None:
             await self.connector.close()
         self.ua.close()
+        await self.report.stop()  # the last values
 
     # ---- MT: SIP MESSAGE -> SMS --------------------------------------------------------
 
     async def on_sip(self, request: Request, addr: tuple[str, int]) -> Response:
+        if request.method != "MESSAGE":
+            return self._not_message(request)
+        self.report.inc("sip_received")
+        response = await self._submit(request)
+        self.report.inc("submitted" if response.status == 202 else "submit_failed")
+        return response
+
+    @staticmethod
+    def _not_message(request: Request) -> Response:
         if request.method == "OPTIONS":
             return request.make_response(200)
-        if request.method != "MESSAGE":
-            resp = request.make_response(405)
-            resp.add_header("Allow", "MESSAGE, OPTIONS")
-            return resp
+        resp = request.make_response(405)
+        resp.add_header("Allow", "MESSAGE, OPTIONS")
+        return resp
+
+    async def _submit(self, request: Request) -> Response:
         ctype = (request.content_type or "text/plain").split(";")[0].strip().lower()
         if ctype not in TEXT_TYPES:
             resp = request.make_response(415)  # RFC 3428 §7: only what we can send as SMS
@@ -110,6 +142,8 @@ class SmsGateway:
             ids = await self.connector.submit(source, dest, text)
         except SubmitError as exc:
             log.info("SMS %s -> %s refused: %s", source, dest, exc)
+            if exc.throttled:
+                self.report.inc("throttled")
             resp = request.make_response(exc.status, exc.reason[:100])
             if exc.retry_after is not None:
                 resp.add_header("Retry-After", str(exc.retry_after))  # RFC 3261 §20.33
@@ -131,11 +165,15 @@ class SmsGateway:
         uri = self.settings.numbers.uri_for(dest)
         if uri is None:
             log.info("SMS from %s to unknown number %s refused", source, dest)
+            self.report.inc("deliver_failed")
             return 404
-        return await self._message(f"sip:{source}@{self.settings.domain}", uri, text)
+        status = await self._message(f"sip:{source}@{self.settings.domain}", uri, text)
+        self.report.inc("delivered_in" if 200 <= status < 300 else "deliver_failed")
+        return status
 
     async def receipt(self, message_id: str, delivered: bool, state: str) -> None:
         """A delivery receipt for part `message_id` (SMPP 3.4 Appendix B `stat`)."""
+        self.report.inc("receipts")
         pending = self._receipts.pop(message_id, None)
         if pending is None:
             return
@@ -156,6 +194,8 @@ class SmsGateway:
                           content_type="text/plain;charset=UTF-8")
         resp = await self.ua.request(req)
         log.info("MESSAGE %s -> %s: %s", from_uri, to_uri, resp.status)
+        if 200 <= resp.status < 300:
+            self.report.inc("sip_sent")
         return resp.status
 
 

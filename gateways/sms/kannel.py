@@ -47,6 +47,9 @@ class KannelConnector:
         self.retry_after = retry_after
         self._server: ThreadingHTTPServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # HTTP has no session: "bound" is whether sendsms answered the last request
+        self.bound = True
+        self.reconnects = 0
 
     async def start(self) -> None:
         """Serve the get-url endpoint (raises OSError when `listen` is taken)."""
@@ -79,6 +82,7 @@ class KannelConnector:
             query["smsc"] = self.cfg["smsc"]
         url = f"{self.cfg['sendsms_url']}?{urlencode(query)}"
         status, body = await asyncio.to_thread(self._get, url)
+        self.bound = status is not None
         if status is None:
             raise SubmitError(503, "Kannel Not Answering", self.retry_after)
         if 200 <= status < 300 and body.startswith(_ACCEPTED):

@@ -28,7 +28,7 @@ from typing import Any
 from .numbers import NumberMap
 
 TOP = {"enabled", "listen", "proxy", "domain", "numbers", "receipts", "retry_after",
-       "connector", "smpp", "kannel"}
+       "connector", "smpp", "kannel", "control_socket"}
 SMPP = {"host": "127.0.0.1", "port": 2775, "system_id": "geosip", "password": "",
         "system_type": "", "enquire_link": 30, "submit_timeout": 10, "reconnect": 5}
 KANNEL = {"sendsms_url": "http://127.0.0.1:13013/cgi-bin/sendsms", "username": "geosip",
@@ -81,7 +81,12 @@ def check(settings: dict[str, Any]) -> dict[str, Any]:
         "receipts": settings.get("receipts", "none"),
         "retry_after": settings.get("retry_after", 30),
         "connector": settings.get("connector", "smpp"),
+        # geosip run sets it: where the gateway pushes its counters (gateways/report.py)
+        "control_socket": settings.get("control_socket"),
     }
+    if out["control_socket"] is not None and (
+            not isinstance(out["control_socket"], str) or not out["control_socket"]):
+        raise ValueError("control_socket must be a socket path")
     _hostport(out["listen"], "listen")
     _hostport(out["proxy"], "proxy")
     if not isinstance(out["domain"], str) or not out["domain"]:
@@ -113,6 +118,7 @@ class Settings:
     connector: str
     smpp: dict[str, Any] = field(default_factory=dict)
     kannel: dict[str, Any] = field(default_factory=dict)
+    control_socket: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Settings":
@@ -121,4 +127,5 @@ class Settings:
         return cls(listen=_hostport(s["listen"], "listen"), proxy=_hostport(s["proxy"], "proxy"),
                    domain=s["domain"], numbers=NumberMap(s["numbers"]),
                    receipts=s["receipts"], retry_after=s["retry_after"],
-                   connector=s["connector"], smpp=s["smpp"], kannel=s["kannel"])
+                   connector=s["connector"], smpp=s["smpp"], kannel=s["kannel"],
+                   control_socket=s["control_socket"])

@@ -51,6 +51,7 @@ class SmppConnector:
         self.retry_after = retry_after
         self.receipts = receipts
         self.sequence = 0  # smpplib asks its "client" for sequence numbers
+        self.binds = 0     # sessions bound; the ones after the first are reconnects
         self._writer: asyncio.StreamWriter | None = None
         self._bound = asyncio.Event()
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -66,6 +67,10 @@ class SmppConnector:
     @property
     def bound(self) -> bool:
         return self._bound.is_set()
+
+    @property
+    def reconnects(self) -> int:
+        return max(self.binds - 1, 0)
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._keep_session())
@@ -148,6 +153,7 @@ class SmppConnector:
             if resp.status != c.SMPP_ESME_ROK:
                 raise SubmitError(503, f"bind refused: 0x{resp.status:08X}")
             self._bound.set()
+            self.binds += 1
             log.info("SMPP bound as transceiver to %s:%s", self.cfg["host"], self.cfg["port"])
             while not reading.done():
                 done, _ = await asyncio.wait({reading}, timeout=self.cfg["enquire_link"])

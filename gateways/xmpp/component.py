@@ -35,6 +35,7 @@ class Component(ComponentXMPP):
         self.on_chat = on_chat
         self.online = False
         self.stopping = False
+        self.sessions = 0  # handshakes completed; the ones after the first are reconnects
         self.reconnect_delay = reconnect_delay
         self.max_backoff = max_backoff
         self._delay = reconnect_delay  # doubles while links drop before the handshake
@@ -51,6 +52,7 @@ class Component(ComponentXMPP):
 
     def _on_session_start(self, _: Any) -> None:
         self.online = True
+        self.sessions += 1
         self._delay = self.reconnect_delay
         log.info("XMPP component %s connected to %s:%s", self.boundjid.bare,
                  self.server_host, self.server_port)

@@ -13,6 +13,13 @@ user, From the XMPP user on the gateway domain. The core routes it like any othe
 MESSAGE (to the registered phone, or msilo stores it). When the core answers with a
 failure, or not at all, the XMPP sender gets a message of type error, so the chat is
 never dropped without a word.
+
+Counters (report.py, pushed to geosip run as gateway:xmpp_<name>): sip_received
+(MESSAGEs from the core), xmpp_sent (chats handed to the XMPP server: the 202s),
+refused_503 (while the link was down), xmpp_received (chats from XMPP users),
+sip_sent (of those, MESSAGEs the core answered 2xx), failed (not carried either way:
+a SIP MESSAGE refused 400/404/415, a chat answered with an XMPP error), reconnects
+(handshakes after the first) and the state connected (1 while the link is up).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import asyncio
 import logging
 import secrets
 
+from geosip.gateways.report import Report
 from geosip.gateways.sipua import SipUA, new_request
 from geosip.sip import ParseError, Request, Response, SipUri
 
@@ -29,6 +37,9 @@ from .mapping import AddressMap
 from .settings import Settings, host_port
 
 log = logging.getLogger("geosip.gateways.xmpp")
+
+COUNTERS = ("sip_received", "xmpp_sent", "refused_503", "xmpp_received", "sip_sent",
+            "failed")
 
 # SIP failure -> XMPP stanza error condition (RFC 6120 §8.3.3)
 _CONDITIONS = {404: "item-not-found", 408: "remote-server-timeout",
@@ -48,6 +59,10 @@ class Gateway:
         self.component = Component(settings.component, settings.secret, host, port,
                                    self.on_chat)
         self._sending: set[asyncio.Task[None]] = set()
+        component = self.component
+        self.report = Report("xmpp", COUNTERS,
+                             read={"reconnects": lambda: max(component.sessions - 1, 0)},
+                             state={"connected": lambda: int(component.online)})
 
     async def start(self) -> None:
         """Bind the SIP port (OSError when taken) and start connecting to XMPP."""
@@ -55,10 +70,12 @@ class Gateway:
         log.info("XMPP gateway: SIP on %s, component %s via %s", self.ua.uri_host,
                  self.settings.component, self.settings.server)
         self.component.connect()
+        self.report.start(self.settings.control_socket)
 
     async def stop(self) -> None:
         await self.component.stop()
         self.ua.close()
+        await self.report.stop()  # the last values, connected 0
 
     # ---- SIP -> XMPP -------------------------------------------------------------------
 
@@ -72,6 +89,15 @@ class Gateway:
         return response
 
     def on_sip_message(self, request: Request) -> Response:
+        self.report.inc("sip_received")
+        response = self._carry(request)
+        if response.status == 202:
+            self.report.inc("xmpp_sent")
+        else:
+            self.report.inc("refused_503" if response.status == 503 else "failed")
+        return response
+
+    def _carry(self, request: Request) -> Response:
         tag = secrets.token_hex(6)
         try:
             uri = request.uri
@@ -104,12 +130,14 @@ class Gateway:
     # ---- XMPP -> SIP -------------------------------------------------------------------
 
     def on_chat(self, from_bare: str, to_local: str, body: str, message_id: str) -> None:
+        self.report.inc("xmpp_received")
         our_jid = f"{to_local}@{self.settings.component}" if to_local else \
             self.settings.component
         try:
             target = self.map.sip_target(to_local)
             sender = self.map.sip_sender(from_bare)
         except ValueError as e:
+            self.report.inc("failed")
             self.component.error_reply(our_jid, from_bare, "item-not-found", str(e), body,
                                        message_id)
             return
@@ -124,6 +152,7 @@ class Gateway:
                               content_type="text/plain;charset=UTF-8")
         response = await self.ua.request(request)
         log.debug("XMPP %s -> SIP %s: %d", from_bare, target, response.status)
+        self.report.inc("sip_sent" if response.status < 300 else "failed")
         if response.status >= 300:
             condition = _CONDITIONS.get(response.status, "service-unavailable")
             self.component.error_reply(our_jid, from_bare, condition,

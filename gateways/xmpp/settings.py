@@ -29,6 +29,7 @@ class Settings:
     retry_after: int = 30                 # Retry-After of the 503 while the XMPP link is down
     log_level: str = "info"
     enabled: bool = True                  # false: geosip run does not start the gateway
+    control_socket: str | None = None     # geosip run's: where the counters go (report.py)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Settings":
@@ -56,6 +57,9 @@ class Settings:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
         if not isinstance(settings.enabled, bool):
             raise ValueError("enabled must be true or false")
+        if settings.control_socket is not None and (
+                not isinstance(settings.control_socket, str) or not settings.control_socket):
+            raise ValueError("control_socket must be a socket path")
         return settings
 
 

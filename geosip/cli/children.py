@@ -183,13 +183,16 @@ class Supervisor:
             running.delay = min(running.delay * 2, self.max_backoff)
 
 
-def gateway_children(gateways: Mapping[str, Mapping[str, object]]) -> list[Child]:
+def gateway_children(gateways: Mapping[str, Mapping[str, object]],
+                     control_socket: str | None = None) -> list[Child]:
     """One Child per enabled gateway of the script's `geosip.gateways` table:
     `python -m geosip.gateways.<name> --config <its settings as JSON>`. A gateway whose
-    table says `enabled = false` is left out."""
+    table says `enabled = false` is left out. `control_socket` (the core's) goes into
+    each one's settings: the gateway pushes its counters there (gateways/report.py)."""
+    extra = {} if control_socket is None else {"control_socket": control_socket}
     return [Child(f"gateway {name}",
                   [sys.executable, "-m", f"geosip.gateways.{name}",
-                   "--config", json.dumps(dict(settings), sort_keys=True)])
+                   "--config", json.dumps({**settings, **extra}, sort_keys=True)])
             for name, settings in sorted(gateways.items())
             if settings.get("enabled", True) is not False]
 

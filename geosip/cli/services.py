@@ -7,6 +7,7 @@ waitpid(-1), which would take the children's exit status too.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -45,23 +46,21 @@ def start_services(core: "Core", router: "Router", config: "ScriptConfig",
     stopping.append(control.stop)
 
     from geosip.cli.children import Supervisor, gateway_children
+    from geosip.rpc.commands.gateway import CHILD_PREFIX, GatewayReports
     from geosip.snmp.child import agent_child
 
     try:  # the agent reads the statistics over the control socket
         agent = agent_child(config.snmp, options.snmp, options.data_dir, socket_path)
     except ValueError as e:
         raise ServiceError(str(e), 2) from None
-    children = ([agent] if agent is not None else []) + gateway_children(config.gateways)
+    # the gateways push their counters to the same socket (gateway.report)
+    gateways = gateway_children(config.gateways, os.path.abspath(str(control.socket_path)))
+    children = ([agent] if agent is not None else []) + gateways
     if children:
         supervisor = Supervisor(children)
         control.context.children = supervisor  # core.ps, gateway.list
-        for child in gateway_children(config.gateways):
-            name = child.name.removeprefix("gateway ")
-            core.stats.gauge(f"gateway:{name}_up", _is_up(supervisor, child.name))
+        # gateway:<name>_up and, once reported, gateway:<name>_<counter>
+        control.context.gateways = GatewayReports(
+            core.stats, [c.name.removeprefix(CHILD_PREFIX) for c in gateways], supervisor)
         supervisor.start()
         stopping.append(supervisor.stop)
-
-
-def _is_up(supervisor: Any, name: str) -> Callable[[], int]:
-    """gateway:<name>_up: 1 while the gateway's process runs (SNMP's gateway table)."""
-    return lambda: int(any(c["name"] == name and c["running"] for c in supervisor.status()))

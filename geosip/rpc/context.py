@@ -23,6 +23,7 @@ class RpcContext:
     reloads: int = 0                            # app_lua.reload's version counter
     dispatcher: Any = None                      # the Dispatcher serving (system.*)
     children: Any = None                        # cli/children.py Supervisor, if any
+    gateways: Any = None                        # commands/gateway.py GatewayReports, if any
 
     @property
     def engine(self) -> Any:

@@ -1,6 +1,6 @@
 """Core RPC commands, one file per Kamailio group (system, core, stats, cfg, app_lua,
-tm); each file's COMMANDS tuple is what `all_commands()` serves, with the loaded
-modules' EXPORTS.rpc after them."""
+tm; gateway is geosip's own); each file's COMMANDS tuple is what `all_commands()`
+serves, with the loaded modules' EXPORTS.rpc after them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from geosip.script.exports import ModuleExports, RpcCommand
 
-GROUPS = ("system", "core", "stats", "cfg", "app_lua", "tm")
+GROUPS = ("system", "core", "stats", "cfg", "app_lua", "tm", "gateway")
 
 
 def core_commands() -> list[RpcCommand]:

@@ -58,13 +58,6 @@ def ps(ctx: Any) -> list[Any]:
     return out
 
 
-@rpc("gateway.list")
-def gateway_list(ctx: Any) -> list[dict[str, Any]]:
-    """The child processes geosip run keeps running (gateways, the SNMP agent): name,
-    pid (0 while down), running, restarts, uptime (seconds)."""
-    return ctx.children.status() if ctx.children is not None else []
-
-
 @rpc("core.tcp_info")
 def tcp_info(ctx: Any) -> dict[str, int]:
     """{readers, max_connections, max_tls_connections, opened_connections,
@@ -81,4 +74,4 @@ def tcp_info(ctx: Any) -> dict[str, int]:
             "write_queued_bytes": 0}
 
 
-COMMANDS = (version, uptime, info, ps, tcp_info, gateway_list)
+COMMANDS = (version, uptime, info, ps, tcp_info)
