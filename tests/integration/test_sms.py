@@ -14,6 +14,8 @@ from smpplib import consts as c
 from tests.support.kannel import PASSWORD, USER, Kannel
 from tests.support.smsc import Smsc
 
+from ._gateway_stats import prometheus, wait_for_statistics
+
 ALICE = "sip:alice@example.com"
 ALICE_NUMBER = "+447700900001"
 PHONE = "+447700900123"
@@ -103,7 +105,7 @@ def lua(value: object) -> str:
 def sms_proxy(start, free_port, tmp_path):
     """Returns make(connector, **settings) -> (server, core_port, uas_port): geosip run
     with the SMS gateway enabled, once the gateway is up."""
-    def make(connector: str, section: dict, **extra) -> tuple:
+    def make(connector: str, section: dict, *args: str, **extra) -> tuple:
         core, gw, uas = free_port(), free_port(), free_port()
         settings = {"listen": f"127.0.0.1:{gw}", "proxy": f"127.0.0.1:{core}",
                     "domain": "sms.example.com", "numbers": {ALICE_NUMBER: ALICE},
@@ -111,7 +113,7 @@ def sms_proxy(start, free_port, tmp_path):
         script = tmp_path / "sms.lua"
         script.write_text(SCRIPT.format(settings=lua(settings), gw_port=gw, uas_port=uas,
                                         retry_after=settings["retry_after"]))
-        server = start("-c", str(script), "-l", f"udp:127.0.0.1:{core}")
+        server = start("-c", str(script), "-l", f"udp:127.0.0.1:{core}", *args)
         server.wait_for("geosip ready")
         server.wait_for("SMS gateway on")
         return server, core, uas
@@ -136,10 +138,11 @@ def send(sipp, tmp_path, free_port, core: int, to: str, text: str, name: str = "
 
 
 def test_smpp_both_ways_and_throttling(sms_proxy, sipp, tmp_path, free_port):
+    http = free_port()  # the control interface's HTTP port: /metrics
     with Smsc() as smsc:
         server, core, uas_port = sms_proxy("smpp", {
             "host": smsc.host, "port": smsc.port, "system_id": "geosip", "password": "pw",
-            "reconnect": 0.5})
+            "reconnect": 0.5}, "--rpc-http", f"127.0.0.1:{http}")
         smsc.wait_bound()
 
         # MT: MESSAGE -> submit_sm, 202 once the SMSC said ROK.
@@ -177,6 +180,18 @@ def test_smpp_both_ways_and_throttling(sms_proxy, sipp, tmp_path, free_port):
         assert message.uri == ALICE
         assert "sip:+4930123@sms.example.com" in message.header("From")[0]
         assert text in message.text
+
+        # what the operator sees: 3 MESSAGEs in, 2 SMS submitted, 1 throttled, 1 SMS
+        # delivered to SIP; bound, never re-bound
+        wait_for_statistics(tmp_path, {
+            "gateway:sms_sip_received": 3, "gateway:sms_submitted": 2,
+            "gateway:sms_submit_failed": 1, "gateway:sms_throttled": 1,
+            "gateway:sms_delivered_in": 1, "gateway:sms_deliver_failed": 0,
+            "gateway:sms_sip_sent": 1, "gateway:sms_receipts": 0,
+            "gateway:sms_bound": 1, "gateway:sms_reconnects": 0, "gateway:sms_up": 1})
+        metrics = prometheus("127.0.0.1", http)
+        assert metrics["geosip_gateway_sms_submitted"] == ("gauge", 2)
+        assert metrics["geosip_gateway_sms_bound"] == ("gauge", 1)
         server.stop()
 
 
@@ -203,4 +218,8 @@ def test_kannel_both_ways(sms_proxy, sipp, tmp_path, free_port):
         assert result.received(status=202), result.report()
         line = handset.wait_for("Got message")
         assert f"<{ALICE_NUMBER} {PHONE} text reply from SIP" in line, line
+        wait_for_statistics(tmp_path, {
+            "gateway:sms_delivered_in": 1, "gateway:sms_sip_received": 1,
+            "gateway:sms_submitted": 1, "gateway:sms_submit_failed": 0,
+            "gateway:sms_bound": 1})
         server.stop()

@@ -18,8 +18,6 @@ import json
 import os
 import queue
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +30,8 @@ from slixmpp import ClientXMPP
 from tests.support.prosody import Prosody
 from tests.support.scripts import open_default
 
+from ._gateway_stats import ctl as _ctl
+from ._gateway_stats import wait_for_statistics
 from ._proxy import HOST
 from ._sipp import SCENARIOS, Sipp
 
@@ -242,6 +242,14 @@ def test_sip_and_xmpp_users_chat_through_the_gateway(
         status, _ = message("back again")
         assert status == 202
         assert juliet.next("message")[3].strip() == "back again"
+        # what the operator sees (geosipctl): 3 MESSAGEs from SIP, 2 carried, 1 refused
+        # while prosody was down, juliet's reply delivered, one reconnect
+        wait_for_statistics(tmp_path, {
+            "gateway:xmpp_sip_received": 3, "gateway:xmpp_xmpp_sent": 2,
+            "gateway:xmpp_refused_503": 1, "gateway:xmpp_xmpp_received": 1,
+            "gateway:xmpp_sip_sent": 1, "gateway:xmpp_failed": 0,
+            "gateway:xmpp_reconnects": 1, "gateway:xmpp_connected": 1,
+            "gateway:xmpp_up": 1})
 
         # the gateway process dies: geosip starts it again
         os.kill(pid, 9)
@@ -252,10 +260,15 @@ def test_sip_and_xmpp_users_chat_through_the_gateway(
         assert status == 202
         assert juliet.next("message")[3].strip() == "after the crash"
         # what an operator sees: geosipctl gateway.list and the gateway:xmpp_up gauge
+        # (the new process counts from 0: one MESSAGE since)
+        wait_for_statistics(tmp_path, {"gateway:xmpp_sip_received": 1,
+                                       "gateway:xmpp_xmpp_sent": 1,
+                                       "gateway:xmpp_reconnects": 0,
+                                       "gateway:xmpp_up": 1})
         [gateway] = json.loads(_ctl(tmp_path, "--json", "gateway.list"))
-        assert (gateway["name"], gateway["pid"], gateway["running"], gateway["restarts"]) \
-            == ("gateway xmpp", new_pid, True, 1)
-        assert "gateway:xmpp_up = 1" in _ctl(tmp_path, "stats.get_statistics", "gateway:")
+        assert (gateway["name"], gateway["pid"], gateway["running"], gateway["restarts"],
+                gateway["up"], gateway["counters"]["xmpp_sent"], gateway["state"]) \
+            == ("gateway xmpp", new_pid, True, 1, True, 1, {"connected": 1})
     finally:
         juliet.close()
     # geosip stops: its gateway goes with it
@@ -276,14 +289,6 @@ geosip = { gateways = { xmpp = {
   component = "%(component)s", secret = "%(secret)s", server = "%(server)s",
   sip_listen = "%(gateway)s", proxy = "%(proxy)s", gateway_domain = "%(gw_domain)s" } } }
 """
-
-
-def _ctl(cwd: Path, *args: str) -> str:
-    """`geosipctl ARGS` in `cwd`, where geosip run's default data dir and socket are."""
-    done = subprocess.run([sys.executable, "-m", "geosip.cli.ctl", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
 
 
 def _parent(pid: int) -> int:
