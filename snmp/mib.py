@@ -53,6 +53,10 @@ DS_STATES = {"A": 1, "T": 2, "I": 3, "D": 4}   # geosipDsState
 TRUE, FALSE = 1, 2                               # TruthValue (RFC 2579)
 GATEWAY_PREFIX = "gateway:"
 GATEWAY_SUFFIX = "_up"
+# geosipGatewaySipIn/SipOut: gateway:<name>_<counter>; geosipGatewayLink: the first
+# link state of these the gateway reports (geosip/rpc/commands/gateway.py)
+GATEWAY_SIP_IN, GATEWAY_SIP_OUT = "sip_received", "sip_sent"
+GATEWAY_LINKS = ("connected", "bound")
 
 Oid = tuple[int, ...]
 
@@ -127,7 +131,20 @@ def values(snap: Snapshot) -> dict[Oid, Any]:
     for i, (name, up) in enumerate(gateways(stats), 1):
         v[GW_ENTRY + (2, i)] = rfc1902.OctetString(name)
         v[GW_ENTRY + (3, i)] = rfc1902.Integer32(1 if up else 2)
+        v.update(_gateway_counts(stats, GATEWAY_PREFIX + name + "_", i))
     v.update(_sip_common(stats, per_method))
+    return v
+
+
+def _gateway_counts(stats: dict[str, Any], prefix: str, row: int) -> dict[Oid, Any]:
+    """The columns a gateway's reports fill (none before its first report)."""
+    v: dict[Oid, Any] = {}
+    for column, key in ((4, GATEWAY_SIP_IN), (5, GATEWAY_SIP_OUT)):
+        if prefix + key in stats:
+            v[GW_ENTRY + (column, row)] = counter(stats[prefix + key])
+    link = next((stats[prefix + k] for k in GATEWAY_LINKS if prefix + k in stats), None)
+    if link is not None:
+        v[GW_ENTRY + (6, row)] = rfc1902.Integer32(1 if link else 2)  # up(1), down(2)
     return v
 
 

@@ -6,6 +6,8 @@ tests/support/smsc.py) or Kannel with fakesmsc (HTTP, tests/support/kannel.py)."
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -138,11 +140,12 @@ def send(sipp, tmp_path, free_port, core: int, to: str, text: str, name: str = "
 
 
 def test_smpp_both_ways_and_throttling(sms_proxy, sipp, tmp_path, free_port):
-    http = free_port()  # the control interface's HTTP port: /metrics
+    http, snmp = free_port(), free_port()  # /metrics, the SNMP agent (community public)
     with Smsc() as smsc:
         server, core, uas_port = sms_proxy("smpp", {
             "host": smsc.host, "port": smsc.port, "system_id": "geosip", "password": "pw",
-            "reconnect": 0.5}, "--rpc-http", f"127.0.0.1:{http}")
+            "reconnect": 0.5}, "--rpc-http", f"127.0.0.1:{http}",
+            "--snmp", f"127.0.0.1:{snmp}")
         smsc.wait_bound()
 
         # MT: MESSAGE -> submit_sm, 202 once the SMSC said ROK.
@@ -192,7 +195,27 @@ def test_smpp_both_ways_and_throttling(sms_proxy, sipp, tmp_path, free_port):
         metrics = prometheus("127.0.0.1", http)
         assert metrics["geosip_gateway_sms_submitted"] == ("gauge", 2)
         assert metrics["geosip_gateway_sms_bound"] == ("gauge", 1)
+        # GEOSIP-MIB geosipGatewayTable row 1 (the only gateway): name, state up,
+        # SipIn 3, SipOut 1, link up (the agent polls the core once a second)
+        assert gateway_row(f"udp:127.0.0.1:{snmp}") == \
+            ['STRING: "sms"', "INTEGER: 1", "Counter32: 3", "Counter32: 1", "INTEGER: 1"]
         server.stop()
+
+
+def gateway_row(agent: str) -> list[str]:
+    """snmpget (numeric OIDs) of geosipGatewayName/State/SipIn/SipOut/Link.1, once the
+    agent serves the SipIn column."""
+    oids = [f".1.3.6.1.4.1.99999.1.7.1.{column}.1" for column in range(2, 7)]
+    deadline = time.monotonic() + 10
+    while True:
+        done = subprocess.run(["snmpget", "-m", "", "-v2c", "-c", "public", "-Ov", "-t",
+                               "2", "-r", "1", agent, *oids],
+                              capture_output=True, text=True, timeout=30)
+        values = done.stdout.splitlines()
+        served = done.returncode == 0 and "Counter32" in values[2]
+        if served or time.monotonic() > deadline:
+            return values
+        time.sleep(0.5)
 
 
 def test_kannel_both_ways(sms_proxy, sipp, tmp_path, free_port):

@@ -94,7 +94,8 @@ def test_mib_loads_in_snmptranslate() -> None:
     assert done.stdout.strip() == ".1.3.6.1.4.1.99999.1.6.1.4", done.stderr
     done = net_snmp("snmptranslate", *MIBS, "-Tp", "GEOSIP-MIB::geosipMIB")
     for name in ("geosipDsDestDown(2)", "geosipMethodTable(3)", "geosipRcvRequests(1)",
-                 "geosipRegisteredUsers(1)", "geosipGatewayState(3)"):
+                 "geosipRegisteredUsers(1)", "geosipGatewayState(3)",
+                 "geosipGatewaySipIn(4)", "geosipGatewayLink(6)"):
         assert name in done.stdout, done.stdout + done.stderr
 
 

@@ -94,6 +94,21 @@ def test_values_from_a_snapshot() -> None:
     assert sip + (3, 1, 1, 4, 1) not in v     # OutResponses: no counter says it
 
 
+def test_gateway_rows_from_their_reports() -> None:
+    """geosipGatewayTable: SipIn/SipOut/Link from what each gateway reported; a gateway
+    that has not reported yet has only its name and state."""
+    v = mib.values(snapshot(gateway__sms_up=1, gateway__sms_sip_received=5,
+                            gateway__sms_sip_sent=2, gateway__sms_bound=0,
+                            gateway__xmpp_up=0))
+    sms, xmpp = 1, 2  # rows by name
+    assert v[ENT + (1, 7, 1, 2, sms)] == rfc1902.OctetString("sms")
+    assert v[ENT + (1, 7, 1, 4, sms)] == rfc1902.Counter32(5)
+    assert v[ENT + (1, 7, 1, 5, sms)] == rfc1902.Counter32(2)
+    assert v[ENT + (1, 7, 1, 6, sms)] == rfc1902.Integer32(2)        # link down
+    assert v[ENT + (1, 7, 1, 3, xmpp)] == rfc1902.Integer32(2)
+    assert all(ENT + (1, 7, 1, column, xmpp) not in v for column in (4, 5, 6))
+
+
 def test_unreachable_core_answers_only_its_state() -> None:
     v = mib.values(source.Snapshot(False))
     assert v[ENT + (1, 1, 3, 0)] == rfc1902.Integer32(2)
