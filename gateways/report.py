@@ -86,16 +86,16 @@ class Report:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await self.push()
+        await self.push(quiet=True)  # the core may be stopping too: no news
 
     async def _every(self) -> None:
         while True:
             await self.push()
             await asyncio.sleep(self.interval)
 
-    async def push(self) -> bool:
-        """Send one report now; False (and logged on the first failure of a run) when it
-        could not be sent. Never raises but CancelledError."""
+    async def push(self, *, quiet: bool = False) -> bool:
+        """Send one report now; False (and logged on the first failure of a run, unless
+        `quiet`) when it could not be sent. Never raises but CancelledError."""
         if self.target is None:
             return False
         try:
@@ -104,18 +104,18 @@ class Report:
             async with asyncio.timeout(self.timeout):
                 await _send(short_path(self.target), data)
         except (OSError, ValueError, TimeoutError) as exc:
-            if not self._failing:
+            if not self._failing and not quiet:
                 self._failing = True
                 log.warning("%s gateway: cannot report to geosip at %s (%s): reports "
                             "are dropped until it answers", self.name, self.target,
                             exc or type(exc).__name__)
             return False
         except Exception:  # a reader that raises: a bug, but never the gateway's end
-            if not self._failing:
+            if not self._failing and not quiet:
                 self._failing = True
                 log.exception("%s gateway: report failed", self.name)
             return False
-        if self._failing:
+        if self._failing and not quiet:
             self._failing = False
             log.info("%s gateway: reporting to geosip at %s again", self.name, self.target)
         return True

@@ -63,4 +63,6 @@ def start_services(core: "Core", router: "Router", config: "ScriptConfig",
         control.context.gateways = GatewayReports(
             core.stats, [c.name.removeprefix(CHILD_PREFIX) for c in gateways], supervisor)
         supervisor.start()
-        stopping.append(supervisor.stop)
+        # before the control interface: the children use it until they are gone (the
+        # agent's polls, the gateways' last reports)
+        stopping.insert(stopping.index(control.stop), supervisor.stop)
