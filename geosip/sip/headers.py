@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 from .errors import LocalProtocolError, ParseError
-from .grammar import TOKEN_RE, canonical_name, header_key
+from .grammar import SPELLED_KEYS, TOKEN_RE, canonical_name, header_key
 
 # RFC 3261 §8.1.1.5: the CSeq number MUST be expressible as a 32-bit unsigned integer
 # (RFC 4475 scalar02 checks it).
@@ -38,9 +38,11 @@ class Field(NamedTuple):
     def new(cls, name: str, value: str) -> "Field":
         """A field geosip writes; a lower-case known name gets its canonical spelling.
         Raises LocalProtocolError when the value would break the framing."""
-        if TOKEN_RE.fullmatch(name) is None:
-            raise LocalProtocolError(f"header name {name[:40]!r} is not a token")
-        key = header_key(name)
+        key = SPELLED_KEYS.get(name)  # a known header spelled as usual: a token already
+        if key is None:
+            if TOKEN_RE.fullmatch(name) is None:
+                raise LocalProtocolError(f"header name {name[:40]!r} is not a token")
+            key = header_key(name)
         if name == key and len(name) > 1:
             name = canonical_name(key)
         if "\r" in value or "\n" in value:
