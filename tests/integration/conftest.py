@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.lines import ProcessLines
 from tests.support.scripts import open_default
 
 from ._proxy import HOST, Proxy
@@ -28,54 +27,20 @@ def geosip_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "geosip.cli.main", *args]
 
 
-class Server:
+class Server(ProcessLines):
     """A running `geosip run`, its stderr read line by line by a thread."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
+        super().__init__(subprocess.Popen(
             geosip_command("run", *args), cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
+        ), "geosip")
 
     def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> str:
-        """The first line, seen before or within `timeout`, that contains `text`."""
-        for line in self.lines:  # greenlets log in no fixed order: look back too
-            if text in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no {text!r} from geosip; it said:\n" + "\n".join(self.lines))
+        return super().wait_for(text, timeout)
 
     def wait_for_count(self, text: str, count: int, timeout: float = START_TIMEOUT) -> None:
-        """Until `count` lines contain `text` (e.g. each worker's "geosip ready")."""
-        deadline = time.monotonic() + timeout
-        while sum(text in line for line in self.lines) < count:
-            try:
-                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                line = None
-            if line is None:
-                raise AssertionError(f"fewer than {count} {text!r} lines from geosip; it "
-                                     "said:\n" + "\n".join(self.lines))
-            self.lines.append(line)
+        super().wait_for_count(text, count, timeout)
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         self.proc.send_signal(signum)

@@ -14,13 +14,13 @@ are stopped by pid at exit.
 
 from __future__ import annotations
 
-import queue
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+from .lines import ProcessLines
 
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 USER, PASSWORD = "geosip", "smspw"
@@ -39,37 +39,14 @@ def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 10
     raise AssertionError(f"{what} is not listening on port {port}")
 
 
-class Handset:
+class Handset(ProcessLines):
     """A fakesmsc process: what it printed, line by line."""
 
     def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
+        super().__init__(proc, "fakesmsc")
 
     def wait_for(self, text: str, timeout: float = 15.0) -> str:
-        for line in self.lines:
-            if text in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"fakesmsc printed no {text!r}:\n" + "\n".join(self.lines))
+        return super().wait_for(text, timeout)
 
 
 class Kannel:
