@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from typing import Protocol
+from urllib.parse import quote
 
 from geosip.gateways.report import Report
 from geosip.gateways.sipua import SipUA, new_request
@@ -47,6 +48,9 @@ log = logging.getLogger("geosip.gateways.sms")
 
 MAX_RECEIPTS = 10000  # receipts waited for; the oldest are forgotten past this
 TEXT_TYPES = ("text/plain",)
+# RFC 3261 §25.1 user = unreserved / escaped / user-unreserved: an SMSC's sender ("+4930123",
+# "Vodafone") is kept as it is, anything else %-escaped, so the From is always SIP.
+_USER_SAFE = "-_.!~*'()&=+$,"
 COUNTERS = ("sip_received", "submitted", "submit_failed", "throttled", "delivered_in",
             "deliver_failed", "receipts", "sip_sent")
 
@@ -167,7 +171,8 @@ class SmsGateway:
             log.info("SMS from %s to unknown number %s refused", source, dest)
             self.report.inc("deliver_failed")
             return 404
-        status = await self._message(f"sip:{source}@{self.settings.domain}", uri, text)
+        user = quote(source, safe=_USER_SAFE)
+        status = await self._message(f"sip:{user}@{self.settings.domain}", uri, text)
         self.report.inc("delivered_in" if 200 <= status < 300 else "deliver_failed")
         return status
 

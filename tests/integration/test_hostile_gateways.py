@@ -9,6 +9,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -37,7 +39,7 @@ def sms_gateway(sms_proxy, tmp_path, free_port):  # noqa: F811 -- the imported f
     get_url = f"http://127.0.0.1:{get_port}/mo?from=%p&to=%P&text=%b&charset=%C"
     with Kannel(tmp_path, get_url=get_url, ports=free_port) as kannel:
         from .test_sms import USER, PASSWORD
-        server, core, _ = sms_proxy("kannel", {
+        server, core, uas_port = sms_proxy("kannel", {
             "sendsms_url": kannel.sendsms_url, "username": USER, "password": PASSWORD,
             "listen": f"127.0.0.1:{get_port}"})
         line = server.wait_for("SMS gateway on")
@@ -46,15 +48,17 @@ def sms_gateway(sms_proxy, tmp_path, free_port):  # noqa: F811 -- the imported f
                   .group(1))
         peer = UdpPeer(("127.0.0.1", sip_port))
         try:
-            yield _Gateway(tmp_path, peer, get_port, pid)
+            yield _Gateway(tmp_path, peer, get_port, pid, uas_port)
         finally:
             peer.close()
             server.stop()
 
 
 class _Gateway:
-    def __init__(self, cwd, peer: UdpPeer, http_port: int, pid: int) -> None:
+    def __init__(self, cwd, peer: UdpPeer, http_port: int, pid: int, uas_port: int
+                 ) -> None:
         self.cwd, self.peer, self.http_port, self.pid = cwd, peer, http_port, pid
+        self.uas_port = uas_port
 
     def still_serves(self, what: str) -> None:
         """Same process, never restarted, and a MESSAGE to a phone still gets 202."""
@@ -149,3 +153,35 @@ def test_sms_gateway_get_url(sms_gateway):
     assert gw.get("/mo?from=%2B4930123&to=%2B4930999&text=%FF%FE&charset=x-nope") == 404
     assert gw.get("/mo?from=%00%FF%20%3C&to=%2B4930999") == 404
     gw.still_serves("huge parameters")
+
+
+def test_sms_gateway_get_url_to_a_known_number(sms_gateway):
+    """An SMS for alice's number whose sender is not a SIP user part (spaces, <>, NUL,
+    @, CRLF and a header after it, non-ASCII): the MESSAGE reaches alice with the
+    sender %-escaped in From (RFC 3261 §25.1), and Kannel hears 200."""
+    gw = sms_gateway
+    uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    uas.bind(("127.0.0.1", gw.uas_port))
+    uas.settimeout(10)
+    try:
+        for sender, user in (("a%20b", "a%20b"), ("%3C%3E", "%3C%3E"), ("%00", "%00"),
+                             ("x@y", "x%40y"), ("%0D%0AX-Evil:%201", "%0D%0AX-Evil%3A%201"),
+                             ("%FF", "%C3%BF"), ("Vodafone", "Vodafone")):
+            with ThreadPoolExecutor(1) as pool:
+                status = pool.submit(gw.get, f"/mo?from={sender}&to=%2B447700900001&text=hi")
+                message, addr = uas.recvfrom(65535)
+                head = message.split(b"\r\n\r\n")[0].decode()
+                assert f"From: <sip:{user}@{DOMAIN}>" in head, head
+                assert "X-Evil" not in head.replace(f"<sip:{user}", "")
+                uas.sendto(_ok(head).encode(), addr)
+                assert status.result() == 200, sender
+    finally:
+        uas.close()
+    gw.still_serves("senders that are no SIP user")
+
+
+def _ok(head: str) -> str:
+    """200 OK to the request whose start line and headers are `head`."""
+    keep = [line for line in head.split("\r\n")[1:]
+            if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+    return "\r\n".join(["SIP/2.0 200 OK", *keep, "Content-Length: 0"]) + "\r\n\r\n"
