@@ -29,7 +29,7 @@ import logging
 import secrets
 from typing import Awaitable, Callable
 
-from geosip.sip import (LocalProtocolError, ParseError, Request, Response, parse)
+from geosip.sip import ParseError, Request, Response, parse
 from geosip.sip.txn import (Action, CancelTimer, ClientNonInvite, Send, ServerNonInvite,
                             StartTimer, Terminated, TimedOut, Timer, TimerConfig, ToTU,
                             TransportFailed)
@@ -39,28 +39,6 @@ log = logging.getLogger("geosip.gateways.sipua")
 
 Addr = tuple[str, int]
 Handler = Callable[[Request, Addr], Awaitable[Response]]
-
-
-def new_request(method: str, ruri: str, from_uri: str, to_uri: str | None = None, *,
-                body: bytes = b"", content_type: str | None = None,
-                headers: list[tuple[str, str]] | None = None,
-                call_id: str | None = None, cseq: int = 1) -> Request:
-    """An out-of-dialog request (RFC 3261 §8.1.1): From with a fresh tag, To without one,
-    a fresh Call-ID. Same shape as geosip.tm.uac.new_request, which cannot be imported
-    here (it needs gevent). Raises ValueError for what cannot be written as SIP."""
-    fields = [("From", f"<{from_uri}>;tag={secrets.token_hex(6)}"),
-              ("To", f"<{to_uri or ruri}>"),
-              ("Call-ID", call_id or f"{secrets.token_hex(10)}@gw"),
-              ("CSeq", f"{cseq} {method}")]
-    fields += headers or []
-    if body and content_type:
-        fields.append(("Content-Type", content_type))
-    if not body:
-        fields.append(("Content-Length", "0"))
-    try:
-        return Request(method, ruri, fields, body)
-    except LocalProtocolError as exc:
-        raise ValueError(f"cannot build {method} to {ruri}: {exc}") from None
 
 
 class _Txn:

@@ -37,7 +37,8 @@ from typing import Protocol
 from urllib.parse import quote
 
 from geosip.gateways.report import Report
-from geosip.gateways.sipua import SipUA, new_request
+from geosip.gateways.sipua import SipUA
+from geosip.sip.outgoing import new_request
 from geosip.sip import Request, Response
 
 from .errors import SubmitError
@@ -195,8 +196,12 @@ class SmsGateway:
                             f"SMS to {pending.dest} {outcome}")
 
     async def _message(self, from_uri: str, to_uri: str, text: str) -> int:
-        req = new_request("MESSAGE", to_uri, from_uri, body=text.encode("utf-8"),
-                          content_type="text/plain;charset=UTF-8")
+        try:
+            req = new_request("MESSAGE", to_uri, from_uri, body=text.encode("utf-8"),
+                              content_type="text/plain;charset=UTF-8")
+        except ValueError as e:  # nothing a peer sent may make an unparsable MESSAGE
+            log.warning("MESSAGE %s -> %s not sent: %s", from_uri, to_uri, e)
+            return 400
         resp = await self.ua.request(req)
         log.info("MESSAGE %s -> %s: %s", from_uri, to_uri, resp.status)
         if 200 <= resp.status < 300:

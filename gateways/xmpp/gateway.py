@@ -29,7 +29,8 @@ import logging
 import secrets
 
 from geosip.gateways.report import Report
-from geosip.gateways.sipua import SipUA, new_request
+from geosip.gateways.sipua import SipUA
+from geosip.sip.outgoing import new_request
 from geosip.sip import ParseError, Request, Response, SipUri
 
 from .component import Component
@@ -148,8 +149,14 @@ class Gateway:
 
     async def _relay(self, target: str, sender: str, body: str, our_jid: str,
                      from_bare: str, message_id: str) -> None:
-        request = new_request("MESSAGE", target, sender, body=body.encode("utf-8"),
-                              content_type="text/plain;charset=UTF-8")
+        try:  # a JID whose parts cannot be written as a SIP URI is refused, not sent
+            request = new_request("MESSAGE", target, sender, body=body.encode("utf-8"),
+                                  content_type="text/plain;charset=UTF-8")
+        except ValueError as e:
+            self.report.inc("failed")
+            self.component.error_reply(our_jid, from_bare, "jid-malformed", str(e), body,
+                                       message_id)
+            return
         response = await self.ua.request(request)
         log.debug("XMPP %s -> SIP %s: %d", from_bare, target, response.status)
         self.report.inc("sip_sent" if response.status < 300 else "failed")

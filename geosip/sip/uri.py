@@ -23,7 +23,9 @@ _USER_SAFE = "-_.!~*'()&=+$,;?/"
 _PASSWORD_SAFE = "-_.!~*'()&=+$,"
 _PARAM_SAFE = "-_.!~*'()[]/:&+$"
 _HEADER_SAFE = "-_.!~*'()[]/?:+$"
-_FORBIDDEN = frozenset(' \t\r\n<>"')
+# Never raw in a URI (RFC 3261 §25.1, RFC 3986: escaped if at all): whitespace, quotes,
+# angle brackets and every control character.
+_FORBIDDEN = frozenset(' <>"' + "".join(map(chr, range(0x20))) + "\x7f")
 
 
 def _escape(text: str, safe: str) -> str:
@@ -129,7 +131,8 @@ def parse_uri(text: str) -> Uri:
     if colon <= 0 or SCHEME_RE.fullmatch(text, 0, colon) is None:
         raise ParseError(f"invalid URI {text[:80]!r}: no scheme")
     if not _FORBIDDEN.isdisjoint(text):
-        raise ParseError(f"invalid URI {text[:80]!r}: whitespace, quote or angle bracket")
+        raise ParseError(f"invalid URI {text[:80]!r}: whitespace, a control character, "
+                         "quote or angle bracket")
     scheme = text[:colon].lower()
     rest = text[colon + 1:]
     if not rest:

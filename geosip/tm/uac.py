@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gevent.event import AsyncResult
 
-from geosip.sip import LocalProtocolError, Request, Response
+from geosip.sip import Request, Response
 
 from .branch import Branch
 from .scheduler import SLACK
@@ -123,29 +123,3 @@ class LocalTransaction:
     @property
     def done(self) -> bool:
         return self._done
-
-
-def new_request(method: str, ruri: str, from_uri: str, to_uri: str | None = None, *,
-                headers: list[tuple[str, str]] | None = None, body: bytes = b"",
-                content_type: str | None = None, call_id: str | None = None,
-                cseq: int = 1, from_tag: str | None = None) -> Request:
-    """A new out-of-dialog request (RFC 3261 §8.1.1): From with a fresh tag, To without
-    one, a fresh Call-ID unless given, Max-Forwards 70. `headers` are added as given
-    (a Content-Type there wins over `content_type`). ValueError for a malformed URI or
-    header (the builder refuses what it cannot write as a valid message)."""
-    fields = [("Max-Forwards", "70"),
-              ("From", f"<{from_uri}>;tag={from_tag or secrets.token_hex(6)}"),
-              ("To", f"<{to_uri or ruri}>"),
-              ("Call-ID", call_id or f"{secrets.token_hex(10)}@geosip"),
-              ("CSeq", f"{cseq} {method}")]
-    extra = list(headers or ())
-    if content_type and body and not any(n.lower() in ("content-type", "c")
-                                         for n, _ in extra):
-        extra.append(("Content-Type", content_type))
-    fields += extra
-    if not body:
-        fields.append(("Content-Length", "0"))
-    try:
-        return Request(method, ruri, fields, body)
-    except LocalProtocolError as exc:
-        raise ValueError(f"cannot build {method} to {ruri}: {exc}") from None

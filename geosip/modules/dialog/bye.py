@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from geosip.sip import Request
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from .dialog import CALLEE, CALLER, Dialog
 from .track import terminate

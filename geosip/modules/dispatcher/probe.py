@@ -24,7 +24,7 @@ from typing import Any
 import gevent
 
 from geosip.sip import Response
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from .destinations import DISABLED, INACTIVE, PROBING, Destination
 from .state import PROBE_ALL, PROBE_INACTIVE, probe_result

@@ -19,7 +19,7 @@ import time
 
 from geosip.script.ksr.hdr import parse_lines
 from geosip.sip import Request
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from .config import SETTINGS
 from .store import Stored

@@ -34,7 +34,7 @@ from geosip.script.pvformat import expand
 from geosip.sip import parse_uri
 from geosip.sip.errors import ParseError
 from geosip.sip.uri import SipUri
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from . import compose, deliver, store
 from .config import CORE, SETTINGS, STORED_EVENT, avp_name, inc

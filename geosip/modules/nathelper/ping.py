@@ -20,7 +20,7 @@ import gevent
 from geosip.core.resolve import ResolveError, resolve
 from geosip.modules.usrloc import api as ul
 from geosip.sip import ParseError, Response, SipUri, parse_uri
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 from geosip.transport.base import SendError
 
 from .api import SETTINGS

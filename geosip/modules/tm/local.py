@@ -21,7 +21,7 @@ from geosip.script.exports import ksr
 from geosip.script.ksr.hdr import parse_lines
 from geosip.sip import ParseError, Request, parse_address
 from geosip.sip.headers import parse_cseq
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from . import api
 

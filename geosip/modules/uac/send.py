@@ -33,7 +33,7 @@ from geosip.modules.tm import api as tm
 from geosip.script.exports import ksr
 from geosip.script.ksr.hdr import parse_lines
 from geosip.sip import Request, Response
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 
 from . import auth, config, request as uac_request
 from .request import UacReq

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from geosip.gateways.sipua import SipUA, new_request
+from geosip.gateways.sipua import SipUA
+from geosip.sip.outgoing import new_request
 from geosip.sip import Request, parse
 from geosip.sip.txn import TimerConfig
 

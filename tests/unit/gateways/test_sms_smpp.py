@@ -10,7 +10,8 @@ import asyncio
 
 from smpplib import consts as c
 
-from geosip.gateways.sipua import SipUA, new_request
+from geosip.gateways.sipua import SipUA
+from geosip.sip.outgoing import new_request
 from geosip.gateways.sms import encoding
 from geosip.gateways.sms.__main__ import make_connector
 from geosip.gateways.sms.gateway import SmsGateway

@@ -8,7 +8,7 @@ import pytest
 
 from geosip.sip import Request, parse
 from geosip.tm.manager import TmConfig
-from geosip.tm.uac import new_request
+from geosip.sip.outgoing import new_request
 from geosip.transport.base import Inbound
 from tests.support.callflow import PROXY, UAS, answer, make_core
 
