@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import logging
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,14 +95,15 @@ def _result(cursor: Any) -> Result:
     return Result(columns, rows, len(rows))
 
 
-class Connection:
-    """One named database."""
+class Connection(ABC):
+    """One named database: SqliteConnection or PostgresConnection."""
 
     def __init__(self, name: str, url: str) -> None:
         self.name, self.url = name, url
 
+    @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        raise NotImplementedError
+        """Run `sql` with `params` bound; the rows (or the count a write changed)."""
 
     def close(self) -> None:
         """Release pooled connections (module destroy)."""
